@@ -1,0 +1,139 @@
+"""The `socle` command: serve the platform, seed demo data, load FHIR files.
+
+Every command reads the same settings as the server (`SOCLE_DATABASE_URL`...) and goes through the
+same services (the store, the bundle processor), never around them. Failures print one clear line
+and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from socle.config import Settings, get_settings
+from socle.errors import SocleError
+
+app = typer.Typer(help="Socle : plateforme de santé numérique (FHIR R4).", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _store(settings: Settings) -> Any:
+    from socle.store.engine import create_store_engine, migrate
+    from socle.store.repository import FhirStore
+
+    engine = create_store_engine(settings.database_url)
+    migrate(engine)
+    return FhirStore(engine)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the platform (the database is created and migrated on first start)."""
+    import uvicorn
+
+    from socle.app import create_app
+
+    settings = get_settings().model_copy(update={"base_url": f"http://{host}:{port}"})
+    application = create_app(settings)
+    console.print(f"Socle : FHIR R4 sur {settings.fhir_base}  (métadonnées : {settings.fhir_base}/metadata)")
+    uvicorn.run(application, host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    people: Annotated[int, typer.Option(help="Synthetic people to create when the store is empty")] = 200,
+) -> None:
+    """Seed synthetic demo data (first start only), then serve."""
+    from socle.synthetic import seed_store
+
+    settings = get_settings()
+    store = _store(settings)
+    created = seed_store(store, people=people, base_url=settings.fhir_base)
+    if created:
+        console.print(f"Données de démonstration : {created} ressources créées.")
+    else:
+        console.print("Données de démonstration déjà présentes.")
+    serve(host=host, port=port)
+
+
+def _documents(path: Path) -> Iterator[tuple[str, Any]]:
+    """Every JSON document in a file or directory: (where, parsed); NDJSON yields one per line."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if file.suffix == ".ndjson":
+            with file.open("rb") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if line.strip():
+                        yield f"{file}:{number}", _parse(line)
+        elif file.suffix == ".json":
+            yield str(file), _parse(file.read_bytes())
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return SocleError(f"invalid JSON: {exc}")
+
+
+@app.command()
+def load(
+    path: Annotated[Path, typer.Argument(help="A FHIR JSON/NDJSON file or a directory of them")],
+) -> None:
+    """Load FHIR resources and transaction/batch bundles; print loaded / rejected counts with reasons."""
+    if not path.exists():
+        console.print(f"[red]Erreur :[/red] {path} n'existe pas")
+        raise typer.Exit(2)
+    from socle.fhir.loading import load_document
+
+    settings = get_settings()
+    store = _store(settings)
+    loaded, rejected = 0, 0
+    reasons: Counter[str] = Counter()
+    documents = list(_documents(path)) if path.is_dir() else None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("Chargement", total=len(documents) if documents is not None else None)
+        for where, document in documents if documents is not None else _documents(path):
+            if isinstance(document, SocleError):
+                rejected += 1
+                reasons[f"{where}: {document.message}"] += 1
+            else:
+                ok, failures = load_document(store, document, settings.fhir_base)
+                loaded += ok
+                rejected += len(failures)
+                for failure in failures:
+                    reasons[f"{where}: {failure}"] += 1
+            progress.advance(task)
+    console.print(f"{loaded} ressources chargées, {rejected} rejetées")
+    for reason, count in reasons.most_common(20):
+        console.print(f"  - {reason}" + (f" (x{count})" if count > 1 else ""))
+    if rejected and not loaded:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except SocleError as error:
+        console.print(f"[red]Erreur :[/red] {error.message}")
+        sys.exit(1)

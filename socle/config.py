@@ -1,0 +1,31 @@
+"""Settings, read once from the environment (prefix `SOCLE_`).
+
+`SOCLE_DATABASE_URL` chooses the store: `sqlite:///./socle.db` (default, embedded) or
+`postgresql://user@host/db` (production). Tests build their own `Settings` instead of patching env.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOCLE_", extra="ignore")
+
+    database_url: str = "sqlite:///./socle.db"
+    base_url: str = "http://127.0.0.1:8000"
+    # Search paging: the page size when the client gives no _count, and the most it may ask for.
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    environment: str = "local"
+
+    @property
+    def fhir_base(self) -> str:
+        return self.base_url.rstrip("/") + "/fhir"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

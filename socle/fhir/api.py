@@ -1,0 +1,96 @@
+"""The FHIR REST adapter: HTTP requests under `/fhir` become `FhirRequest`s for `handle()`.
+
+Thin on purpose: it opens the store session (read-only for GET), renders `FhirResponse`s and turns
+every `SocleError` into an OperationOutcome with its status. POST on the base runs a transaction or
+batch Bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from socle.errors import Issue, NotAcceptable, SocleError, UnsupportedMediaType, operation_outcome
+from socle.fhir.bundles import process_bundle
+from socle.fhir.interactions import FHIR_JSON, FhirRequest, FhirResponse, handle
+from socle.store.repository import FhirStore
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+
+
+def _render(response: FhirResponse, pretty: bool) -> Response:
+    body = response.body
+    if body is not None and pretty:
+        body = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+    headers = dict(response.headers)
+    if body is None:
+        return Response(status_code=response.status, headers=headers)
+    return Response(
+        body, status_code=response.status, headers=headers, media_type=f"{FHIR_JSON}; charset=utf-8"
+    )
+
+
+def _error(error: SocleError) -> Response:
+    return _render(FhirResponse.of_error(error), False)
+
+
+def _check_format(request: Request) -> None:
+    fmt = request.query_params.get("_format")
+    if fmt and fmt not in ("json", "application/json", "application/fhir+json"):
+        raise NotAcceptable(f"Unsupported _format '{fmt}': this server speaks FHIR JSON only")
+    accept = request.headers.get("accept", "")
+    if accept and "xml" in accept and "json" not in accept and "*/*" not in accept:
+        raise NotAcceptable("This server produces FHIR JSON only (application/fhir+json)")
+    if request.method in ("POST", "PUT"):
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type and "xml" in content_type:
+            raise UnsupportedMediaType("This server accepts FHIR JSON only (application/fhir+json)")
+
+
+@router.api_route("/fhir", methods=METHODS)
+@router.api_route("/fhir/", methods=METHODS)
+@router.api_route("/fhir/{path:path}", methods=METHODS)
+async def fhir_endpoint(request: Request, path: str = "") -> Response:
+    store: FhirStore = request.app.state.store
+    base_url: str = request.app.state.settings.fhir_base
+    pretty = request.query_params.get("_pretty") == "true"
+    body = await request.body()
+    try:
+        _check_format(request)
+        fhir_request = FhirRequest(
+            method="GET" if request.method == "HEAD" else request.method,
+            path=path,
+            params=[(k, v) for k, v in request.query_params.multi_items() if k not in ("_pretty",)],
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            base_url=base_url,
+        )
+        response = await run_in_threadpool(_dispatch, store, fhir_request)
+    except SocleError as error:
+        return _error(error)
+    except Exception:  # the client gets an OperationOutcome, never a stack trace
+        log.exception("FHIR request failed: %s %s", request.method, path)
+        outcome = operation_outcome(
+            [Issue("fatal", "exception", "Internal server error; nothing was written")]
+        )
+        return Response(orjson.dumps(outcome), status_code=500, media_type=FHIR_JSON)
+    rendered = _render(response, pretty)
+    if request.method == "HEAD":
+        return Response(status_code=rendered.status_code, headers=dict(rendered.headers))
+    return rendered
+
+
+def _dispatch(store: FhirStore, request: FhirRequest) -> FhirResponse:
+    if request.path.strip("/") == "" and request.method == "POST":
+        bundle = request.json()
+        result = process_bundle(store, bundle, request.base_url, request.header("prefer"))
+        return FhirResponse.of_json(200, result)
+    readonly = request.method == "GET"
+    with store.session(readonly=readonly) as session:
+        return handle(request, session)

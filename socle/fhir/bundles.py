@@ -1,0 +1,245 @@
+"""Transaction and batch Bundles posted to the FHIR base.
+
+A transaction is one store session: entries run in the spec's order (DELETE, POST, PUT/PATCH, GET),
+`urn:uuid:` and conditional references are rewritten to the ids they resolve to, and the first
+failure rolls everything back (the store is left exactly as it was). A batch runs each entry in its
+own session and reports each outcome separately. Entries run through the same `handle()` as single
+requests, so they behave identically.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from socle.errors import InvalidRequest, InvalidResource, Issue, PreconditionFailed, SocleError
+from socle.fhir.definitions import resource_types
+from socle.fhir.interactions import FhirRequest, FhirResponse, handle
+from socle.search.engine import match_conditional
+from socle.store.repository import FhirStore, StoreSession
+
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+class EntryFailed(SocleError):
+    """A transaction entry failed: the whole transaction is rolled back with the entry's status."""
+
+    def __init__(self, index: int, error: SocleError) -> None:
+        issues = [
+            Issue(i.severity, i.code, f"Bundle.entry[{index}]: {i.diagnostics}", i.expression)
+            for i in error.issues
+        ]
+        super().__init__(issues)
+        self.status = error.status
+
+
+def _check_entries(bundle: Any, expected: str) -> list[dict[str, Any]]:
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InvalidResource("Bundle.entry must be an array", expression="Bundle.entry")
+    for i, entry in enumerate(entries):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if (
+            not isinstance(request, dict)
+            or not isinstance(request.get("method"), str)
+            or not request.get("url")
+        ):
+            raise InvalidResource(
+                f"Every entry of a {expected} needs request.method and request.url",
+                expression=f"Bundle.entry[{i}].request",
+            )
+        if request["method"] not in ORDER:
+            raise InvalidResource(
+                f"Unsupported method '{request['method']}' in a {expected}",
+                expression=f"Bundle.entry[{i}].request",
+            )
+    return entries
+
+
+def process_bundle(store: FhirStore, bundle: Any, base_url: str, prefer: str | None) -> dict[str, Any]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidResource("POST to the FHIR base expects a Bundle of type transaction or batch")
+    kind = bundle.get("type")
+    if kind == "transaction":
+        entries = _check_entries(bundle, "transaction")
+        with store.session() as session:
+            responses = _transaction(session, entries, base_url, prefer)
+        return _response_bundle("transaction-response", responses, base_url)
+    if kind == "batch":
+        entries = _check_entries(bundle, "batch")
+        responses = [_batch_entry(store, e, base_url, prefer) for e in entries]
+        return _response_bundle("batch-response", responses, base_url)
+    raise InvalidResource(f"Bundle type '{kind}' cannot be processed here: expected transaction or batch")
+
+
+def _request_of(entry: dict[str, Any], base_url: str, prefer: str | None) -> FhirRequest:
+    req = entry["request"]
+    url = req["url"]
+    if url.startswith(base_url + "/"):
+        url = url[len(base_url) + 1 :]
+    request = FhirRequest.from_url(req["method"], url, base_url=base_url)
+    headers = {"if-match": req.get("ifMatch"), "if-none-exist": req.get("ifNoneExist"), "prefer": prefer}
+    if req.get("ifNoneMatch"):
+        headers["if-none-match"] = req["ifNoneMatch"]
+    request.headers = {k: v for k, v in headers.items() if v}
+    if "resource" in entry:
+        resource = entry["resource"]
+        if (
+            req["method"] == "PATCH"
+            and isinstance(resource, dict)
+            and resource.get("resourceType") == "Binary"
+        ):
+            # A JSON Patch travels in a bundle as a Binary with base64 content.
+            request.parsed = orjson.loads(base64.b64decode(resource.get("data", "")))
+            request.headers["content-type"] = "application/json-patch+json"
+        else:
+            request.parsed = resource
+    return request
+
+
+def _transaction(
+    session: StoreSession, entries: list[dict[str, Any]], base_url: str, prefer: str | None
+) -> list[FhirResponse]:
+    order = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
+    mapping: dict[str, str] = {}
+    assigned: dict[int, str | None] = {}  # POST entry -> new id, or None when ifNoneExist matched
+    existing: dict[int, FhirResponse] = {}
+    full_urls: set[str] = set()
+    for i in order:
+        entry = entries[i]
+        full_url = entry.get("fullUrl")
+        if full_url:
+            if full_url in full_urls:
+                raise EntryFailed(i, InvalidRequest(f"Duplicate fullUrl '{full_url}' in the transaction"))
+            full_urls.add(full_url)
+        method, url = entry["request"]["method"], entry["request"]["url"]
+        try:
+            if method == "POST":
+                res_type = url.split("?")[0].strip("/")
+                if res_type not in resource_types():
+                    raise InvalidRequest(f"POST to unknown resource type '{res_type}'")
+                if_none_exist = entry["request"].get("ifNoneExist")
+                matches = match_conditional(session, res_type, if_none_exist) if if_none_exist else []
+                if len(matches) > 1:
+                    raise PreconditionFailed(
+                        f"ifNoneExist '{if_none_exist}' matches {len(matches)} resources"
+                    )
+                if matches:
+                    assigned[i] = None
+                    existing[i] = FhirResponse.of_resource(200, matches[0], base_url, prefer)
+                    target = f"{res_type}/{matches[0].res_id}"
+                else:
+                    assigned[i] = str(uuid.uuid4())
+                    target = f"{res_type}/{assigned[i]}"
+                if full_url:
+                    mapping[full_url] = target
+            elif method == "PUT" and full_url:
+                path = urlsplit(url).path.strip("/")
+                if "?" not in url and path.count("/") == 1:
+                    mapping[full_url] = path
+                elif "?" in url:
+                    res_type = path
+                    found = match_conditional(session, res_type, url.split("?", 1)[1])
+                    if len(found) > 1:
+                        raise PreconditionFailed(f"Conditional update '{url}' matches {len(found)} resources")
+                    resource = entry.get("resource") or {}
+                    target_id = found[0].res_id if found else resource.get("id") or str(uuid.uuid4())
+                    mapping[full_url] = f"{res_type}/{target_id}"
+        except SocleError as error:
+            raise EntryFailed(i, error) from error
+    responses: dict[int, FhirResponse] = {}
+    for i in order:
+        entry = entries[i]
+        try:
+            if "resource" in entry:
+                entry = {**entry, "resource": _rewrite(session, entry["resource"], mapping)}
+            request = _request_of(entry, base_url, prefer)
+            if i in existing:
+                responses[i] = existing[i]
+            elif i in assigned:
+                resource = request.json()
+                res_type = request.path.split("?")[0]
+                actual = resource.get("resourceType") if isinstance(resource, dict) else None
+                if actual != res_type:
+                    raise InvalidResource(
+                        f"The entry's resourceType '{actual}' does not match its request url '{res_type}'"
+                    )
+                resource = {k: v for k, v in resource.items() if k != "id"}
+                stored = session.create(resource, res_id=assigned[i])
+                responses[i] = FhirResponse.of_resource(201, stored, base_url, prefer)
+            else:
+                method = entry["request"]["method"]
+                if method == "PUT" and "?" in entry["request"]["url"] and entry.get("fullUrl") in mapping:
+                    # Resolved above: update (or create) at the id the references were rewritten to.
+                    target = mapping[entry["fullUrl"]]
+                    resource = dict(request.json())
+                    resource["id"] = target.split("/")[1]
+                    request = FhirRequest("PUT", target, [], request.headers, b"", base_url, resource)
+                responses[i] = handle(request, session)
+        except SocleError as error:
+            raise EntryFailed(i, error) from error
+    return [responses[i] for i in range(len(entries))]
+
+
+def _rewrite(session: StoreSession, node: Any, mapping: dict[str, str]) -> Any:
+    """Replace `urn:uuid:` fullUrls and conditional references with the resolved `Type/id`."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                out[key] = _resolve_reference(session, value, mapping)
+            else:
+                out[key] = _rewrite(session, value, mapping)
+        return out
+    if isinstance(node, list):
+        return [_rewrite(session, item, mapping) for item in node]
+    return node
+
+
+def _resolve_reference(session: StoreSession, value: str, mapping: dict[str, str]) -> str:
+    if value in mapping:
+        return mapping[value]
+    if "?" in value and not value.startswith(("http://", "https://", "urn:")):
+        res_type, _, criteria = value.partition("?")
+        if res_type not in resource_types():
+            raise InvalidRequest(f"Conditional reference '{value}' names an unknown resource type")
+        matches = match_conditional(session, res_type, criteria)
+        if len(matches) != 1:
+            raise PreconditionFailed(
+                f"Conditional reference '{value}' matches {len(matches)} resources; exactly one is required"
+            )
+        return f"{res_type}/{matches[0].res_id}"
+    return value
+
+
+def _batch_entry(store: FhirStore, entry: dict[str, Any], base_url: str, prefer: str | None) -> FhirResponse:
+    try:
+        with store.session() as session:
+            if "resource" in entry:
+                entry = {**entry, "resource": _rewrite(session, entry["resource"], {})}
+            return handle(_request_of(entry, base_url, prefer), session)
+    except SocleError as error:
+        return FhirResponse.of_error(error)
+
+
+def _response_bundle(kind: str, responses: list[FhirResponse], base_url: str) -> dict[str, Any]:
+    entries = []
+    for response in responses:
+        item: dict[str, Any] = {}
+        if response.resource is not None:
+            item["fullUrl"] = f"{base_url}/{response.resource.res_type}/{response.resource.res_id}"
+        if response.body and response.status < 400:
+            item["resource"] = orjson.Fragment(response.body)
+        outcome: dict[str, Any] = {"status": str(response.status)}
+        for header, field in (("Location", "location"), ("ETag", "etag"), ("Last-Modified", "lastModified")):
+            if header in response.headers:
+                outcome[field] = response.headers[header]
+        if response.status >= 400 and response.body:
+            outcome["outcome"] = orjson.Fragment(response.body)
+        item["response"] = outcome
+        entries.append(item)
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}

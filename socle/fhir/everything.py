@@ -1,0 +1,61 @@
+"""`Patient/$everything`: the patient and every resource of their compartment that refers to them.
+
+The compartment is read from the reference index (any search parameter of any type pointing at the
+patient), then pages through the same keyset paging as search, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import false, select
+
+from socle.errors import InvalidRequest
+from socle.store import schema
+from socle.store.repository import StoreSession
+
+if TYPE_CHECKING:
+    from socle.fhir.interactions import FhirRequest
+
+
+def patient_everything(session: StoreSession, request: FhirRequest, patient_id: str) -> dict[str, Any]:
+    patient = session.read("Patient", patient_id)
+    params = dict(request.params)
+    raw_count = params.get("_count", "100")
+    if not raw_count.isdigit():
+        raise InvalidRequest(f"'_count' expects a non-negative integer, not '{raw_count}'")
+    count = min(int(raw_count), 1000)
+    cursor = int(params["_cursor"]) if params.get("_cursor", "").isdigit() else 0
+    r, ref = schema.resource, schema.idx_reference
+    referring = select(ref.c.resource_pk).where(ref.c.target_type == "Patient", ref.c.target_id == patient_id)
+    query = (
+        select(r.c.pk)
+        .where(r.c.deleted == false(), r.c.pk > cursor, (r.c.pk == patient.pk) | r.c.pk.in_(referring))
+        .order_by(r.c.pk)
+        .limit(count + 1)
+    )
+    pks = [row[0] for row in session.connection.execute(query)]
+    more = len(pks) > count
+    pks = pks[:count]
+    found = session.fetch_current(pks)
+    base = request.base_url
+    self_url = f"{base}/Patient/{patient_id}/$everything?_count={count}"
+    links = [{"relation": "self", "url": self_url + (f"&_cursor={cursor}" if cursor else "")}]
+    if more and pks:
+        links.append({"relation": "next", "url": f"{self_url}&_cursor={pks[-1]}"})
+    entries = [
+        {
+            "fullUrl": f"{base}/{s.res_type}/{s.res_id}",
+            "resource": orjson.Fragment(s.data),
+            "search": {"mode": "match"},
+        }
+        for pk in pks
+        if (s := found.get(pk)) is not None and s.data is not None
+    ]
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    if not more and cursor == 0:
+        bundle["total"] = len(entries)
+    if entries:
+        bundle["entry"] = entries
+    return bundle

@@ -1,0 +1,1 @@
+"""Search: search parameters as data, the indexing pipeline and the query planner."""

@@ -1,0 +1,322 @@
+"""Search over HTTP: every parameter type, modifiers, chains, includes, sort, paging, on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import observation, patient
+
+
+def create(client: TestClient, resource: dict[str, Any]) -> str:
+    response = client.post(f"/fhir/{resource['resourceType']}", json=resource)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def ids(client: TestClient, query: str) -> list[str]:
+    response = client.get(f"/fhir/{query}")
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["type"] == "searchset"
+    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+@pytest.fixture
+def people(client: TestClient) -> dict[str, str]:
+    return {
+        "eloise": create(client, patient("Lefèvre", "Éloïse", nir="2850275123456", birth_date="1985-02-10")),
+        "jean": create(
+            client, patient("Martin", "Jean", nir="1700175123457", birth_date="1970-01-01", gender="male")
+        ),
+        "marie": create(client, patient("Martinez", "Marie", birth_date="2001-07", gender="female")),
+    }
+
+
+def test_string_default_is_starts_with_accent_and_case_insensitive(
+    client: TestClient, people: dict[str, str]
+) -> None:
+    assert sorted(ids(client, "Patient?family=martin")) == sorted([people["jean"], people["marie"]])
+    assert ids(client, "Patient?family=lefevre") == [people["eloise"]]
+    assert ids(client, "Patient?given=ELOISE") == [people["eloise"]]
+    assert ids(client, "Patient?name=eloi") == [people["eloise"]]
+
+
+def test_string_exact_and_contains(client: TestClient, people: dict[str, str]) -> None:
+    assert ids(client, "Patient?family:exact=Martin") == [people["jean"]]
+    assert ids(client, "Patient?family:exact=martin") == []
+    assert ids(client, "Patient?family:contains=tine") == [people["marie"]]
+
+
+def test_or_values_and_repeated_params(client: TestClient, people: dict[str, str]) -> None:
+    assert sorted(ids(client, "Patient?family=lefevre,martinez")) == sorted(
+        [people["eloise"], people["marie"]]
+    )
+    assert ids(client, "Patient?family=martin&gender=female") == [people["marie"]]
+
+
+def test_token_forms(client: TestClient, people: dict[str, str]) -> None:
+    system = "urn:oid:1.2.250.1.213.1.4.8"
+    assert ids(client, f"Patient?identifier={system}|2850275123456") == [people["eloise"]]
+    assert ids(client, "Patient?identifier=2850275123456") == [people["eloise"]]
+    assert ids(client, "Patient?identifier=other|2850275123456") == []
+    assert sorted(ids(client, f"Patient?identifier={system}|")) == sorted([people["eloise"], people["jean"]])
+    assert ids(client, "Patient?gender:not=male") == [people["eloise"], people["marie"]]
+
+
+def test_token_without_system(client: TestClient, people: dict[str, str]) -> None:
+    # gender codes carry no system: "|female" (explicitly no system) finds them, a system does not
+    assert ids(client, "Patient?gender=|female") == [people["marie"]]
+    assert ids(client, "Patient?gender=http://hl7.org/fhir/administrative-gender|female") == []
+    assert ids(client, "Patient?gender=female") == [people["marie"]]
+
+
+def test_missing_modifier(client: TestClient, people: dict[str, str]) -> None:
+    assert ids(client, "Patient?gender:missing=true") == [people["eloise"]]
+    assert sorted(ids(client, "Patient?gender:missing=false")) == sorted([people["jean"], people["marie"]])
+
+
+def test_id_and_last_updated(client: TestClient, people: dict[str, str]) -> None:
+    assert ids(client, f"Patient?_id={people['jean']}") == [people["jean"]]
+    assert len(ids(client, "Patient?_lastUpdated=gt2000-01-01")) == 3
+    assert ids(client, "Patient?_lastUpdated=lt2000-01-01") == []
+
+
+def test_date_prefixes_and_partial_dates(client: TestClient, people: dict[str, str]) -> None:
+    assert ids(client, "Patient?birthdate=1985-02-10") == [people["eloise"]]
+    assert ids(client, "Patient?birthdate=1985") == [people["eloise"]]
+    assert ids(client, "Patient?birthdate=2001-07-15") == []  # stored month is wider than the day
+    assert ids(client, "Patient?birthdate=2001-07") == [people["marie"]]
+    assert sorted(ids(client, "Patient?birthdate=ge1985-01-01")) == sorted(
+        [people["eloise"], people["marie"]]
+    )
+    assert ids(client, "Patient?birthdate=lt1971") == [people["jean"]]
+    assert ids(client, "Patient?birthdate=gt1970-01-01&birthdate=lt2000") == [people["eloise"]]
+    assert sorted(ids(client, "Patient?birthdate=ne1985-02-10")) == sorted([people["jean"], people["marie"]])
+    assert ids(client, "Patient?birthdate=sa2000") == [people["marie"]]
+    assert ids(client, "Patient?birthdate=eb1971") == [people["jean"]]
+
+
+def test_date_with_timezone(client: TestClient) -> None:
+    pid = create(client, patient())
+    oid = create(client, observation(f"Patient/{pid}", when="2024-05-17T23:30:00-02:00"))
+    # 23:30 at UTC-2 is 01:30 UTC on the 18th.
+    assert ids(client, "Observation?date=ge2024-05-18T01:00:00Z") == [oid]
+    assert ids(client, "Observation?date=lt2024-05-18T01:00:00Z") == []
+
+
+def test_invalid_date_is_400(client: TestClient) -> None:
+    response = client.get("/fhir/Patient?birthdate=2020-13")
+    assert response.status_code == 400
+    assert "2020-13" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_quantity_and_number(client: TestClient) -> None:
+    pid = create(client, patient())
+    heavy = create(client, observation(f"Patient/{pid}", value=95.0))
+    light = create(client, observation(f"Patient/{pid}", value=60.5))
+    assert ids(client, "Observation?value-quantity=gt90") == [heavy]
+    assert ids(client, "Observation?value-quantity=le60.5") == [light]
+    assert ids(client, "Observation?value-quantity=95|http://unitsofmeasure.org|kg") == [heavy]
+    assert ids(client, "Observation?value-quantity=95|http://unitsofmeasure.org|g") == []
+    assert ids(client, "Observation?value-quantity=60.5||kg") == [light]
+    assert ids(client, "Observation?value-quantity=ap100") == [heavy]
+
+
+def test_composite_code_value_quantity(client: TestClient) -> None:
+    pid = create(client, patient())
+    weight = create(client, observation(f"Patient/{pid}", code="29463-7", value=95.0))
+    create(client, observation(f"Patient/{pid}", code="8302-2", value=180.0))
+    assert ids(client, "Observation?code-value-quantity=http://loinc.org|29463-7$gt90") == [weight]
+    assert ids(client, "Observation?code-value-quantity=29463-7$gt100") == []
+    assert ids(client, "Observation?code-value-quantity=8302-2$lt90") == []
+
+
+def test_reference_forms(client: TestClient) -> None:
+    pid = create(client, patient())
+    other = create(client, patient("Autre"))
+    oid = create(client, observation(f"Patient/{pid}"))
+    create(client, observation(f"Patient/{other}"))
+    assert ids(client, f"Observation?subject=Patient/{pid}") == [oid]
+    assert ids(client, f"Observation?subject={pid}") == [oid]
+    assert ids(client, f"Observation?subject:Patient={pid}") == [oid]
+    assert ids(client, f"Observation?patient={pid}") == [oid]
+    assert ids(client, f"Observation?subject=http://testserver/fhir/Patient/{pid}") == [oid]
+
+
+def test_chained_and_reverse_chained(client: TestClient) -> None:
+    pid = create(client, patient("Lefèvre"))
+    other = create(client, patient("Martin"))
+    oid = create(client, observation(f"Patient/{pid}", code="8302-2"))
+    create(client, observation(f"Patient/{other}", code="29463-7"))
+    assert ids(client, "Observation?subject:Patient.name=lefevre") == [oid]
+    assert ids(client, "Observation?patient.family=lefevre") == [oid]
+    assert ids(client, "Patient?_has:Observation:patient:code=8302-2") == [pid]
+    assert ids(client, "Patient?_has:Observation:subject:code=http://loinc.org|29463-7") == [other]
+
+
+def test_include_and_revinclude(client: TestClient) -> None:
+    pid = create(client, patient())
+    oid = create(client, observation(f"Patient/{pid}"))
+    bundle = client.get("/fhir/Observation?_include=Observation:subject").json()
+    modes = {(e["resource"]["resourceType"], e["search"]["mode"]) for e in bundle["entry"]}
+    assert modes == {("Observation", "match"), ("Patient", "include")}
+    bundle = client.get(f"/fhir/Patient?_id={pid}&_revinclude=Observation:subject").json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [pid, oid]
+
+
+def test_include_iterate(client: TestClient) -> None:
+    org = create(client, {"resourceType": "Organization", "name": "CHU"})
+    pid = create(client, {**patient(), "managingOrganization": {"reference": f"Organization/{org}"}})
+    create(client, observation(f"Patient/{pid}"))
+    query = "Observation?_include=Observation:subject&_include:iterate=Patient:organization"
+    bundle = client.get(f"/fhir/{query}").json()
+    assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {
+        "Observation",
+        "Patient",
+        "Organization",
+    }
+
+
+def test_sort_multiple_keys_and_descending(client: TestClient, people: dict[str, str]) -> None:
+    assert ids(client, "Patient?_sort=birthdate") == [people["jean"], people["eloise"], people["marie"]]
+    assert ids(client, "Patient?_sort=-birthdate") == [people["marie"], people["eloise"], people["jean"]]
+    assert ids(client, "Patient?_sort=family,-birthdate") == [
+        people["eloise"],
+        people["jean"],
+        people["marie"],
+    ]
+
+
+def test_unknown_sort_is_400(client: TestClient) -> None:
+    assert client.get("/fhir/Patient?_sort=colour").status_code == 400
+
+
+def test_paging_with_next_and_previous_links(client: TestClient) -> None:
+    created = [create(client, patient(f"P{i:02d}")) for i in range(7)]
+    seen: list[str] = []
+    url: str | None = "/fhir/Patient?_count=3"
+    pages = 0
+    while url:
+        bundle = client.get(url).json()
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        url = links.get("next", "").replace("http://testserver", "") or None
+        pages += 1
+        if pages == 2:
+            # a resource created while paging does not shift the pages already planned
+            create(client, patient("Late"))
+            previous = client.get(links["previous"].replace("http://testserver", "")).json()
+            assert [e["resource"]["id"] for e in previous["entry"]] == created[:3]
+    assert seen[:7] == created
+    assert pages == 3
+
+
+def test_sorted_paging_is_stable_while_data_changes(client: TestClient) -> None:
+    for i in range(5):
+        create(client, patient(f"S{i}"))
+    first = client.get("/fhir/Patient?_sort=family&_count=2").json()
+    create(client, patient("A-first"))  # would sort before everything
+    nxt = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = client.get(nxt.replace("http://testserver", "")).json()
+    assert [e["resource"]["name"][0]["family"] for e in second["entry"]] == ["S2", "S3"]
+
+
+def test_total_and_summary_count(client: TestClient, people: dict[str, str]) -> None:
+    assert client.get("/fhir/Patient?_summary=count").json()["total"] == 3
+    assert client.get("/fhir/Patient?_count=1&_total=accurate").json()["total"] == 3
+    bundle = client.get("/fhir/Patient?_count=0").json()
+    assert bundle["total"] == 3 and "entry" not in bundle
+
+
+def test_elements_and_summary_mark_subsetted(client: TestClient, people: dict[str, str]) -> None:
+    entry = client.get(f"/fhir/Patient?_id={people['jean']}&_elements=gender").json()["entry"][0]["resource"]
+    assert set(entry) == {"resourceType", "id", "meta", "gender"}
+    assert entry["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    summary = client.get(f"/fhir/Patient/{people['jean']}?_summary=true").json()
+    assert "name" in summary and "SUBSETTED" in str(summary["meta"])
+
+
+def test_unknown_parameter_is_ignored_with_a_warning(client: TestClient, people: dict[str, str]) -> None:
+    bundle = client.get("/fhir/Patient?colour=blue").json()
+    assert len([e for e in bundle["entry"] if e["search"]["mode"] == "match"]) == 3
+    outcome = next(e for e in bundle["entry"] if e["search"]["mode"] == "outcome")["resource"]
+    assert "colour" in outcome["issue"][0]["diagnostics"]
+
+
+def test_unknown_parameter_is_rejected_under_strict_handling(client: TestClient) -> None:
+    response = client.get("/fhir/Patient?colour=blue", headers={"Prefer": "handling=strict"})
+    assert response.status_code == 400
+    assert "colour" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_post_search(client: TestClient, people: dict[str, str]) -> None:
+    response = client.post(
+        "/fhir/Patient/_search",
+        content=b"family=lefevre",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert [e["resource"]["id"] for e in response.json()["entry"]] == [people["eloise"]]
+
+
+def test_deleted_resources_are_not_found_by_search(client: TestClient, people: dict[str, str]) -> None:
+    client.delete(f"/fhir/Patient/{people['jean']}")
+    assert ids(client, "Patient?family=martin") == [people["marie"]]
+
+
+def test_updated_resource_is_reindexed(client: TestClient, people: dict[str, str]) -> None:
+    current = client.get(f"/fhir/Patient/{people['jean']}").json()
+    current["name"][0]["family"] = "Bernard"
+    client.put(f"/fhir/Patient/{people['jean']}", json=current)
+    assert ids(client, "Patient?family=bernard") == [people["jean"]]
+    assert ids(client, "Patient?family:exact=Martin") == []
+
+
+def test_tag_and_profile(client: TestClient) -> None:
+    tagged = create(
+        client,
+        {
+            **patient(),
+            "meta": {
+                "tag": [{"system": "http://example.org/tags", "code": "demo"}],
+                "profile": ["http://interopsante.org/fhir/StructureDefinition/FrPatient"],
+            },
+        },
+    )
+    create(client, patient())
+    assert ids(client, "Patient?_tag=http://example.org/tags|demo") == [tagged]
+    assert ids(client, "Patient?_profile=http://interopsante.org/fhir/StructureDefinition/FrPatient") == [
+        tagged
+    ]
+
+
+def test_uri_below_and_above(client: TestClient) -> None:
+    vs = create(
+        client, {"resourceType": "ValueSet", "status": "active", "url": "http://example.org/fhir/ValueSet/a"}
+    )
+    assert ids(client, "ValueSet?url=http://example.org/fhir/ValueSet/a") == [vs]
+    assert ids(client, "ValueSet?url:below=http://example.org/fhir") == [vs]
+    assert ids(client, "ValueSet?url:above=http://example.org/fhir/ValueSet/a/sub") == [vs]
+    assert ids(client, "ValueSet?url:below=http://other.org") == []
+
+
+def test_identifier_of_type(client: TestClient) -> None:
+    typed = {
+        **patient(),
+        "identifier": [
+            {
+                "type": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
+                },
+                "system": "http://hopital.example/ipp",
+                "value": "IPP42",
+            }
+        ],
+    }
+    pid = create(client, typed)
+    assert ids(
+        client, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|IPP42"
+    ) == [pid]
+    assert ids(client, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|X") == []
