@@ -22,7 +22,7 @@ from socle.config import Settings, get_settings
 from socle.errors import SocleError
 
 app = typer.Typer(help="Socle : plateforme de santé numérique (FHIR R4).", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _store(settings: Settings) -> Any:

@@ -107,7 +107,7 @@ def _transaction(
     order = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
     mapping: dict[str, str] = {}
     assigned: dict[int, str | None] = {}  # POST entry -> new id, or None when ifNoneExist matched
-    existing: dict[int, FhirResponse] = {}
+    done: dict[int, FhirResponse] = {}  # entries already answered (deletes, matched conditional creates)
     full_urls: set[str] = set()
     for i in order:
         entry = entries[i]
@@ -118,7 +118,10 @@ def _transaction(
             full_urls.add(full_url)
         method, url = entry["request"]["method"], entry["request"]["url"]
         try:
-            if method == "POST":
+            if method == "DELETE":
+                # Deletes come first, before conditional creates are resolved against the store.
+                done[i] = handle(_request_of(entry, base_url, prefer), session)
+            elif method == "POST":
                 res_type = url.split("?")[0].strip("/")
                 if res_type not in resource_types():
                     raise InvalidRequest(f"POST to unknown resource type '{res_type}'")
@@ -130,7 +133,7 @@ def _transaction(
                     )
                 if matches:
                     assigned[i] = None
-                    existing[i] = FhirResponse.of_resource(200, matches[0], base_url, prefer)
+                    done[i] = FhirResponse.of_resource(200, matches[0], base_url, prefer)
                     target = f"{res_type}/{matches[0].res_id}"
                 else:
                     assigned[i] = str(uuid.uuid4())
@@ -151,16 +154,16 @@ def _transaction(
                     mapping[full_url] = f"{res_type}/{target_id}"
         except SocleError as error:
             raise EntryFailed(i, error) from error
-    responses: dict[int, FhirResponse] = {}
+    responses: dict[int, FhirResponse] = dict(done)
     for i in order:
+        if i in done:
+            continue
         entry = entries[i]
         try:
             if "resource" in entry:
                 entry = {**entry, "resource": _rewrite(session, entry["resource"], mapping)}
             request = _request_of(entry, base_url, prefer)
-            if i in existing:
-                responses[i] = existing[i]
-            elif i in assigned:
+            if i in assigned:
                 resource = request.json()
                 res_type = request.path.split("?")[0]
                 actual = resource.get("resourceType") if isinstance(resource, dict) else None

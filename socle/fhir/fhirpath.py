@@ -29,7 +29,7 @@ date/quantity semantics of equality, extensions on primitives (`_birthDate`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -59,16 +59,8 @@ class TypedValue:
 
 # --- type tables -------------------------------------------------------------------------------
 
-# FHIRPath System types, and the FHIR primitive each FHIR primitive ultimately maps onto.
-_SYSTEM_TYPES: Final = {
-    "Boolean": "boolean",
-    "String": "string",
-    "Integer": "integer",
-    "Decimal": "decimal",
-    "Date": "date",
-    "DateTime": "dateTime",
-    "Time": "time",
-}
+# FHIRPath System types (`value.as(DateTime)`), and the one each FHIR primitive lineage maps onto.
+_SYSTEM_TYPES: Final = frozenset({"Boolean", "String", "Integer", "Decimal", "Date", "DateTime", "Time"})
 _SYSTEM_OF_PRIMITIVE: Final = {
     "boolean": "Boolean",
     "string": "String",
@@ -162,7 +154,8 @@ _TOKEN = re.compile(
     (?P<space>\s+|//[^\n]*|/\*.*?\*/)
   | (?P<string>'(?:[^'\\]|\\.)*')
   | (?P<number>\d+(?:\.\d+)?)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*|`(?:[^`\\]|\\.)*`)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<quoted>`(?:[^`\\]|\\.)*`)
   | (?P<var>%[A-Za-z_][A-Za-z0-9_]*|%'(?:[^'\\]|\\.)*'|%`(?:[^`\\]|\\.)*`)
   | (?P<special>\$[a-z]+)
   | (?P<op>!=|!~|<=|>=|[.()\[\],|=<>~+\-*/&{}])
@@ -191,7 +184,7 @@ _SUPPORTED_OPERATORS: Final = frozenset({"or", "and", "=", "!=", "|", "is", "as"
 
 @dataclass(frozen=True, slots=True)
 class _Token:
-    kind: str  # string | number | ident | var | special | op | end
+    kind: str  # string | number | ident | quoted (`identifier`: never a keyword) | var | special | op | end
     text: str
     pos: int
 
@@ -218,7 +211,7 @@ def _tokenize(expression: str) -> list[_Token]:
         kind = match.lastgroup or ""
         if kind != "space":
             text = match.group()
-            if kind == "string" or (kind == "ident" and text.startswith("`")):
+            if kind in ("string", "quoted"):
                 text = _unescape(text[1:-1])
             elif kind == "var" and text[1] in "'`":
                 text = "%" + _unescape(text[2:-1])
@@ -334,7 +327,7 @@ class _Parser:
 
     def type_specifier(self) -> str:
         token = self.advance()
-        if token.kind != "ident":
+        if token.kind not in ("ident", "quoted"):
             raise self.fail("Expected a type name", token)
         name = token.text
         # Qualified names only for the two namespaces: `x as Quantity.unit` is not a type name.
@@ -350,7 +343,7 @@ class _Parser:
             if token.kind == "op" and token.text == ".":
                 self.advance()
                 name = self.advance()
-                if name.kind != "ident":
+                if name.kind not in ("ident", "quoted"):
                     raise self.fail("Expected an identifier after '.'", name)
                 node = self.invocation(node, name.text)
             elif token.kind == "op" and token.text == "[":
@@ -389,9 +382,9 @@ class _Parser:
             if "." in token.text:
                 return _Literal(Decimal(token.text), "decimal")
             return _Literal(int(token.text), "integer")
-        if token.kind == "ident":
-            if token.text in ("true", "false"):
-                return _Literal(token.text == "true", "boolean")
+        if token.kind == "ident" and token.text in ("true", "false"):
+            return _Literal(token.text == "true", "boolean")
+        if token.kind in ("ident", "quoted"):
             return self.invocation(None, token.text)
         if token.kind in ("var", "special"):
             return _Variable(token.text)
@@ -409,6 +402,10 @@ class _Step:
     def run(self, focus: list[Item], root: Any) -> list[Item]:
         raise NotImplementedError
 
+    def reads(self) -> frozenset[str] | None:
+        """The keys of the starting node this step can give nothing without; None if not that simple."""
+        return None
+
 
 class _Focus(_Step):
     __slots__ = ()
@@ -424,7 +421,7 @@ class _Constant(_Step):
         self.items = items
 
     def run(self, focus: list[Item], root: Any) -> list[Item]:
-        return self.items
+        return list(self.items)  # a copy: results belong to the caller
 
 
 class _Root(_Step):
@@ -457,9 +454,10 @@ class _Member(_Step):
         return keys
 
     def run(self, focus: list[Item], root: Any) -> list[Item]:
+        # The hot loop of indexing: plain loops and local names, no generators.
         out: list[Item] = []
+        append = out.append
         table = self.table
-        wanted = self.wanted
         for value, type_name in self.source.run(focus, root):
             if type(value) is not dict:
                 continue
@@ -471,16 +469,30 @@ class _Member(_Step):
                 if found is None:
                     continue
                 if result_type in _ANY_RESOURCE:
-                    for resource in found if type(found) is list else (found,):
-                        if type(resource) is dict:
-                            actual = resource.get("resourceType", result_type)
-                            if wanted is None or conforms_to(actual, wanted):
-                                out.append((resource, actual))
+                    self.resources(found, result_type, append)
                 elif type(found) is list:
-                    out.extend((element, result_type) for element in found if element is not None)
+                    for element in found:
+                        if element is not None:
+                            append((element, result_type))
                 else:
-                    out.append((found, result_type))
+                    append((found, result_type))
         return out
+
+    def reads(self) -> frozenset[str] | None:
+        if not isinstance(self.source, _Focus):
+            return self.source.reads()
+        if not self.table:  # types known only at run time
+            return None
+        return frozenset(key for keys in self.table.values() for key, _ in keys)
+
+    def resources(self, found: Any, declared: str, append: Callable[[Item], None]) -> None:
+        """Resources held by an element typed Resource, typed by their own `resourceType`."""
+        wanted = self.wanted
+        for resource in found if type(found) is list else (found,):
+            if type(resource) is dict:
+                actual = resource.get("resourceType", declared)
+                if wanted is None or conforms_to(actual, wanted):
+                    append((resource, actual))
 
 
 class _TypeFilter(_Step):
@@ -495,6 +507,9 @@ class _TypeFilter(_Step):
     def run(self, focus: list[Item], root: Any) -> list[Item]:
         wanted = self.wanted
         return [item for item in self.source.run(focus, root) if conforms_to(item[1], wanted)]
+
+    def reads(self) -> frozenset[str] | None:
+        return self.source.reads()
 
 
 class _Is(_Step):
@@ -521,6 +536,9 @@ class _Index(_Step):
     def run(self, focus: list[Item], root: Any) -> list[Item]:
         return self.source.run(focus, root)[self.index : self.index + 1]
 
+    def reads(self) -> frozenset[str] | None:
+        return self.source.reads()
+
 
 def _identity_key(item: Item) -> tuple[Any, ...]:
     value, type_name = item
@@ -542,6 +560,15 @@ class _Union(_Step):
                 seen.setdefault(_identity_key(item), item)
         return list(seen.values())
 
+    def reads(self) -> frozenset[str] | None:
+        keys: set[str] = set()
+        for part in self.parts:
+            part_keys = part.reads()
+            if part_keys is None:
+                return None
+            keys |= part_keys
+        return frozenset(keys)
+
 
 class _Where(_Step):
     __slots__ = ("criteria", "source")
@@ -553,6 +580,9 @@ class _Where(_Step):
     def run(self, focus: list[Item], root: Any) -> list[Item]:
         criteria = self.criteria
         return [item for item in self.source.run(focus, root) if _truth(criteria.run([item], root)) is True]
+
+    def reads(self) -> frozenset[str] | None:
+        return self.source.reads()
 
 
 def _truth(items: list[Item]) -> bool | None:
@@ -661,6 +691,11 @@ class _Extension(_Step):
             return [(bool(found), "boolean")]
         return found
 
+    def reads(self) -> frozenset[str] | None:
+        if self.as_boolean:
+            return None
+        return frozenset({"extension"}) if isinstance(self.source, _Focus) else self.source.reads()
+
 
 class _Resolve(_Step):
     __slots__ = ("source",)
@@ -691,6 +726,9 @@ class _Resolve(_Step):
                 if target is not None:
                     out.append((_UNRESOLVED, target[0]))
         return out
+
+    def reads(self) -> frozenset[str] | None:
+        return self.source.reads()
 
 
 def _contained(root: Any, local_id: str) -> list[Item]:
@@ -763,6 +801,9 @@ class _Compiler:
         return step, frozenset(result)
 
     def type_filter(self, source: _Step, types: Types, wanted: str) -> tuple[_Step, Types]:
+        if types and all(conforms_to(t, wanted) for t in types):
+            # Statically always true (`Patient.` on a Patient): no run-time check at all.
+            return source, types
         if types is None:
             result: Types = None if wanted.startswith("System.") else frozenset({wanted})
         else:
@@ -847,8 +888,7 @@ class _Compiler:
                     parts.append((step, step_types))
             if not parts:
                 return _Constant([]), frozenset()
-            if len(parts) == 1:
-                return parts[0]
+            # A single remaining member still goes through _Union: a union removes duplicates.
             all_types: set[str] = set()
             for _, step_types in parts:
                 if step_types is None:
@@ -873,12 +913,17 @@ def _union_operands(node: _Node) -> Iterable[_Node]:
 class CompiledPath:
     """A compiled FHIRPath expression; immutable once built, safe to share between threads."""
 
-    __slots__ = ("_step", "expression", "result_types")
+    __slots__ = ("_step", "_untyped", "context_type", "expression", "reads", "result_types")
 
-    def __init__(self, expression: str, step: _Step, result_types: Types) -> None:
+    def __init__(self, expression: str, step: _Step, result_types: Types, context_type: str | None) -> None:
         self.expression = expression
         self._step = step
         self.result_types = result_types  # the possible FHIR types of results; None if only known at run time
+        self.context_type = context_type  # the node type it was compiled for
+        # On a node of `context_type`, the keys it can give nothing without (None: not known).
+        # Indexing skips a path whose keys are all absent from the resource without evaluating it.
+        self.reads = step.reads() if context_type is not None else None
+        self._untyped: CompiledPath | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -887,6 +932,11 @@ class CompiledPath:
 
     def evaluate_items(self, node: Any, node_type: str, resource: Any = None) -> list[Item]:
         """Like `evaluate`, as (value, fhir_type) tuples: the indexing hot path skips the wrapping."""
+        if node_type != self.context_type and self.context_type is not None:
+            # Compiled for another type, whose static shortcuts may not hold: use an untyped twin.
+            if self._untyped is None:
+                self._untyped = compile_path(self.expression)
+            return self._untyped.evaluate_items(node, node_type, resource)
         return self._step.run([(node, node_type)], node if resource is None else resource)
 
     def evaluate(self, node: Any, node_type: str, resource: Any = None) -> list[TypedValue]:
@@ -915,4 +965,4 @@ def compile_path(expression: str, resource_type: str | None = None) -> CompiledP
     root_type = resource_type if resource_type in resource_types() else None
     types: Types = None if resource_type is None else frozenset({resource_type})
     step, result_types = _Compiler(expression, root_type).compile(tree, _Focus(), types)
-    return CompiledPath(expression, step, result_types)
+    return CompiledPath(expression, step, result_types, resource_type)

@@ -125,11 +125,15 @@ def _coding(code: str, value: Any, out: list[IndexRow]) -> None:
 def _codeable_concept(code: str, value: Any, out: list[IndexRow]) -> None:
     text = _normalized(value.get("text"))
     coded = False
-    for coding in _dicts(value.get("coding")):
-        system, value_code = _text(coding.get("system")), _text(coding.get("code"))
-        if system is not None or value_code is not None:
-            out.append(TokenRow(code, system, value_code, text or _normalized(coding.get("display"))))
-            coded = True
+    codings = value.get("coding")
+    if type(codings) is list:
+        for coding in codings:
+            if type(coding) is dict:
+                system, value_code = _text(coding.get("system")), _text(coding.get("code"))
+                if system is not None or value_code is not None:
+                    display = text or _normalized(coding.get("display"))
+                    out.append(TokenRow(code, system, value_code, display))
+                    coded = True
     if text is not None and not coded:  # still findable with :text
         out.append(TokenRow(code, None, None, text))
 
@@ -361,10 +365,13 @@ class _Component:
             path = self.paths[element_type] = compile_path(self.expression, element_type)
         return path
 
-    def rows(self, element: Any, element_type: str, resource: Any) -> list[ComponentRow]:
+    def values(self, element: Any, element_type: str, resource: Any) -> list[tuple[Any, str]]:
+        return self.path_for(element_type).evaluate_items(element, element_type, resource)
+
+    def rows(self, values: list[tuple[Any, str]]) -> list[ComponentRow]:
         found: list[IndexRow] = []
         handlers = self.handlers
-        for value, value_type in self.path_for(element_type).evaluate_items(element, element_type, resource):
+        for value, value_type in values:
             handler = handlers[value_type]
             if handler is not None:
                 handler(self.code, value, found)
@@ -438,6 +445,9 @@ class Indexer:
             raise ValueError("Not a FHIR resource: resourceType is missing")
         out: list[IndexRow] = []
         for plan in self.plans(resource_type):
+            reads = plan.path.reads
+            if reads is not None and resource.keys().isdisjoint(reads):
+                continue
             items = plan.path.evaluate_items(resource, resource_type, resource)
             if not items:
                 continue
@@ -457,9 +467,18 @@ def _composite_rows(plan: _Plan, elements: list[tuple[Any, str]], resource: Any,
     # Combinations are taken within one element only: an Observation.component's code never pairs
     # with another component's value.
     for element, element_type in elements:
-        values = [component.rows(element, element_type, resource) for component in plan.components]
-        if all(values):
-            out.extend(CompositeRow(plan.code, combination) for combination in product(*values))
+        # Values first, rows only when every component has some: `code-value-date` on an
+        # Observation without valueDateTime costs one lookup, not a conversion of its code.
+        values: list[list[tuple[Any, str]]] = []
+        for component in plan.components:
+            found = component.values(element, element_type, resource)
+            if not found:
+                break
+            values.append(found)
+        else:
+            rows = [component.rows(found) for component, found in zip(plan.components, values, strict=True)]
+            if all(rows):
+                out.extend(CompositeRow(plan.code, combination) for combination in product(*rows))
 
 
 @cache

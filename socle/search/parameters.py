@@ -53,12 +53,13 @@ _SPEC_EXAMPLES: Final = frozenset(
     {_CORE + "example", _CORE + "example-reference", _CORE + "example-extension"}
 )
 
-# DocumentReference `relationship` pairs each component definition with the other one's expression
-# (the `relatesto` reference with `code`, the `relation` token with `target`): swap them back.
+# DocumentReference `relationship` gives each component the other one's expression (the `relatesto`
+# reference reads `code`, the `relation` token reads `target`). The definitions keep their order, so
+# a search value stays `relatesto$relation`; the expressions are swapped back (as later releases do).
 _ERRATA: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     _CORE + "DocumentReference-relationship": (
-        (_CORE + "DocumentReference-relation", "code"),
         (_CORE + "DocumentReference-relatesto", "target"),
+        (_CORE + "DocumentReference-relation", "code"),
     ),
 }
 
