@@ -421,7 +421,7 @@ class _Constant(_Step):
         self.items = items
 
     def run(self, focus: list[Item], root: Any) -> list[Item]:
-        return list(self.items)  # a copy: results belong to the caller
+        return self.items  # shared: steps never modify their inputs (see compile_path for the top)
 
 
 class _Root(_Step):
@@ -540,11 +540,7 @@ class _Index(_Step):
         return self.source.reads()
 
 
-def _identity_key(item: Item) -> tuple[Any, ...]:
-    value, type_name = item
-    if isinstance(value, dict | list | MappingProxyType):
-        return (id(value), type_name)
-    return (type(value), value, type_name)
+_PRIMITIVE_VALUES: Final = frozenset({str, bool, int, float, Decimal})
 
 
 class _Union(_Step):
@@ -554,10 +550,16 @@ class _Union(_Step):
         self.parts = parts
 
     def run(self, focus: list[Item], root: Any) -> list[Item]:
+        # Primitives are duplicates when equal (and of the same type: true is not 1); elements when
+        # they are the same JSON node.
         seen: dict[tuple[Any, ...], Item] = {}
+        primitive = _PRIMITIVE_VALUES
         for part in self.parts:
             for item in part.run(focus, root):
-                seen.setdefault(_identity_key(item), item)
+                value = item[0]
+                key = (type(value), value, item[1]) if type(value) in primitive else (id(value), item[1])
+                if key not in seen:
+                    seen[key] = item
         return list(seen.values())
 
     def reads(self) -> frozenset[str] | None:
@@ -965,4 +967,6 @@ def compile_path(expression: str, resource_type: str | None = None) -> CompiledP
     root_type = resource_type if resource_type in resource_types() else None
     types: Types = None if resource_type is None else frozenset({resource_type})
     step, result_types = _Compiler(expression, root_type).compile(tree, _Focus(), types)
+    if isinstance(step, _Constant):  # results belong to the caller: never hand out the shared list
+        step = _Union([step])
     return CompiledPath(expression, step, result_types, resource_type)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from itertools import product
 from typing import Any, Final
 
@@ -70,16 +70,21 @@ def _dicts(value: Any) -> Iterator[dict[str, Any]]:
         yield value
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _strings(value: Any) -> list[str]:
+    if type(value) is str:
+        return [value] if value else []
     if type(value) is list:
-        yield from (item for item in value if type(item) is str and item)
-    elif type(value) is str and value:
-        yield value
+        return [item for item in value if type(item) is str and item]
+    return []
+
+
+# The same words come back under several parameters (name, family, phonetic…) and resources.
+_normalize: Final = lru_cache(maxsize=16_384)(normalize_text)
 
 
 def _normalized(value: Any) -> str | None:
     text = _text(value)
-    return normalize_text(text) if text is not None else None
+    return _normalize(text) if text is not None else None
 
 
 # --- string ------------------------------------------------------------------------------------
@@ -87,14 +92,14 @@ def _normalized(value: Any) -> str | None:
 
 def _string(code: str, value: Any, out: list[IndexRow]) -> None:
     if type(value) is str and value:
-        out.append(StringRow(code, normalize_text(value), value))
+        out.append(StringRow(code, _normalize(value), value))
 
 
 def _parts(keys: tuple[str, ...]) -> Handler:
     def handler(code: str, value: Any, out: list[IndexRow]) -> None:
         for key in keys:
             for part in _strings(value.get(key)):
-                out.append(StringRow(code, normalize_text(part), part))
+                out.append(StringRow(code, _normalize(part), part))
 
     return handler
 
@@ -361,8 +366,8 @@ class _Component:
 
     def path_for(self, element_type: str) -> CompiledPath:
         path = self.paths.get(element_type)
-        if path is None:  # an element type the base expression's static types did not foresee
-            path = self.paths[element_type] = compile_path(self.expression, element_type)
+        if path is None:  # a type the base expression's static types did not foresee: resolve at run time
+            path = self.paths[element_type] = compile_path(self.expression)
         return path
 
     def values(self, element: Any, element_type: str, resource: Any) -> list[tuple[Any, str]]:
@@ -451,16 +456,21 @@ class Indexer:
             items = plan.path.evaluate_items(resource, resource_type, resource)
             if not items:
                 continue
+            start = len(out)
             handlers = plan.handlers
             if handlers is None:
                 _composite_rows(plan, items, resource, out)
-                continue
-            code = plan.code
-            for value, value_type in items:
-                handler = handlers[value_type]
-                if handler is not None:
-                    handler(code, value, out)
-        return list(dict.fromkeys(out))
+            else:
+                code = plan.code
+                for value, value_type in items:
+                    handler = handlers[value_type]
+                    if handler is not None:
+                        handler(code, value, out)
+            # Rows of different parameters never coincide (their `param` differs): deduplicating
+            # each parameter's rows is enough, and a single row needs no hashing at all.
+            if len(out) - start > 1:
+                out[start:] = dict.fromkeys(out[start:])
+        return out
 
 
 def _composite_rows(plan: _Plan, elements: list[tuple[Any, str]], resource: Any, out: list[IndexRow]) -> None:

@@ -12,6 +12,7 @@ before any query in the session and at commit.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from socle.clock import fhir_instant, to_micros, utc_now
@@ -94,12 +95,13 @@ def check_resource_type(res_type: str) -> None:
 
 @dataclass
 class _PendingWrites:
+    resources: list[dict[str, Any]] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
     index: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     unindex: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.versions or self.index or self.unindex)
+        return bool(self.resources or self.versions or self.index or self.unindex)
 
 
 def _row_values(row: IndexRow) -> tuple[Table, dict[str, Any]]:
@@ -247,19 +249,28 @@ class StoreSession:
         new_id = res_id or str(uuid.uuid4())
         now = to_micros(utc_now())
         body = self._stamp(resource, new_id, 1, now)
-        try:
-            # A savepoint keeps the surrounding transaction usable if the id is already taken.
-            with self.connection.begin_nested():
-                pk = self.connection.execute(
-                    insert(schema.resource)
-                    .values(res_type=res_type, res_id=new_id, version=1, last_updated=now, deleted=False)
-                    .returning(schema.resource.c.pk)
-                ).scalar_one()
-        except IntegrityError as exc:
-            raise Conflict(f"{res_type}/{new_id} already exists") from exc
+        row = {"res_type": res_type, "res_id": new_id, "version": 1, "last_updated": now, "deleted": False}
+        pk = self.store.allocate_pk(self.connection)
+        if pk is None:
+            pk = self._insert_resource_now(row)
+        else:
+            # The row is written with the session's other buffered rows; a clash on (type, id) is
+            # then reported by flush() as a Conflict.
+            self._pending.resources.append({"pk": pk, **row})
         self._add_version(pk, res_type, new_id, 1, now, "POST", body)
         self._index(pk, res_type, body)
         return StoredResource(res_type, new_id, 1, now, False, canonical_bytes(body), "POST", pk)
+
+    def _insert_resource_now(self, row: dict[str, Any]) -> int:
+        try:
+            # A savepoint keeps the surrounding transaction usable if the id is already taken.
+            with self.connection.begin_nested():
+                pk: int = self.connection.execute(
+                    insert(schema.resource).values(**row).returning(schema.resource.c.pk)
+                ).scalar_one()
+        except IntegrityError as exc:
+            raise Conflict(f"{row['res_type']}/{row['res_id']} already exists") from exc
+        return pk
 
     def update(
         self, resource: dict[str, Any], res_id: str, *, if_match: int | None = None
@@ -425,11 +436,17 @@ class StoreSession:
         if not self._pending:
             return
         pending, self._pending = self._pending, _PendingWrites()
+        if pending.resources:
+            try:
+                with self.connection.begin_nested():
+                    self.store.bulk_insert(self.connection, schema.resource, pending.resources)
+            except IntegrityError as exc:
+                raise Conflict("A resource with the same type and id was created concurrently") from exc
         if pending.unindex:
             for table in schema.INDEX_TABLES:
                 self.connection.execute(delete(table).where(table.c.resource_pk.in_(pending.unindex)))
         if pending.versions:
-            self.connection.execute(insert(schema.resource_version), pending.versions)
+            self.store.bulk_insert(self.connection, schema.resource_version, pending.versions)
         for table, rows in pending.index.items():
             self.store.bulk_insert(self.connection, table, rows)
 
@@ -454,6 +471,27 @@ class FhirStore:
         self.engine = engine
         self._validator = validator
         self._indexer = indexer
+        self._pk_lock = threading.Lock()
+        self._pk_block: list[int] = []
+
+    PK_BLOCK = 256
+
+    def allocate_pk(self, connection: Connection) -> int | None:
+        """A fresh resource key from a block drawn from the sequence (PostgreSQL), None on SQLite.
+
+        Drawing keys in blocks lets creates be buffered and written by COPY instead of one
+        INSERT ... RETURNING round trip each. Unused keys of a block are simply skipped.
+        """
+        if is_sqlite(self.engine):
+            return None
+        with self._pk_lock:
+            if not self._pk_block:
+                rows = connection.execute(
+                    text("SELECT nextval('resource_pk_seq') FROM generate_series(1, :n)"),
+                    {"n": self.PK_BLOCK},
+                )
+                self._pk_block = sorted((int(r[0]) for r in rows), reverse=True)
+            return self._pk_block.pop()
 
     def validate(self, resource: Any) -> list[Issue]:
         if self._validator is None:
@@ -484,7 +522,7 @@ class FhirStore:
                 session.flush()
 
     def bulk_insert(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        if len(rows) >= 64 and not is_sqlite(self.engine):
+        if not is_sqlite(self.engine):
             _copy_rows(connection, table, rows)
         else:
             connection.execute(insert(table), rows)
@@ -492,7 +530,8 @@ class FhirStore:
 
 def _copy_rows(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
     """PostgreSQL COPY: several times faster than executemany for the index rows of a bundle."""
-    columns = [c.name for c in table.columns]
+    rows = list(rows)
+    columns = [c.name for c in table.columns if c.name in rows[0]]
     raw = connection.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:

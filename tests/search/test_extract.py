@@ -29,8 +29,12 @@ from socle.search.rows import (
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hl7.fhir.r4.examples-4.0.1.tgz"
 
 
-def us(*args: int) -> int:
-    return (datetime(*args, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+def us(
+    year: int, month: int = 1, day: int = 1, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> int:
+    """Epoch microseconds of a UTC wall-clock time."""
+    moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def rows_of(resource: dict[str, Any], param: str) -> list[IndexRow]:
@@ -352,6 +356,21 @@ def test_money_is_a_quantity_in_iso_4217() -> None:
     assert rows_of(invoice, "totalnet") == [
         QuantityRow("totalnet", 40.0, 39.5, 40.5, "urn:iso:std:iso:4217", "EUR", None)
     ]
+
+
+def test_a_range_is_a_quantity_only_when_low_equals_high() -> None:
+    def library(value_range: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceType": "Library",
+            "useContext": [{"code": {"code": "age"}, "valueRange": value_range}],
+        }
+
+    point = {"low": {"value": 18, "code": "a"}, "high": {"value": 18, "code": "a"}}
+    span = {"low": {"value": 18, "code": "a"}, "high": {"value": 65, "code": "a"}}
+    assert rows_of(library(point), "context-quantity") == [
+        QuantityRow("context-quantity", 18.0, 17.5, 18.5, None, "a", None)
+    ]
+    assert rows_of(library(span), "context-quantity") == []
 
 
 def test_uris_are_indexed_as_written() -> None:

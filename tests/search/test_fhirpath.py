@@ -55,7 +55,7 @@ def test_every_result_carries_its_fhir_type_from_the_type_tables() -> None:
         TypedValue({"family": "Chalmers"}, "HumanName"),
         TypedValue(True, "boolean"),
     ]
-    assert path.result_types == {"date", "HumanName", "boolean"}
+    assert path.result_types == frozenset({"date", "HumanName", "boolean"})
 
 
 def test_repeating_primitives_give_one_item_each_and_skip_nulls_kept_for_extensions() -> None:
@@ -106,13 +106,24 @@ def test_a_property_after_as_reads_into_the_converted_value() -> None:
 
 def test_union_members_for_other_types_are_dropped_when_compiling_for_a_type() -> None:
     path = compile_path("Patient.name | Person.name | Practitioner.telecom", "Patient")
-    assert path.result_types == {"HumanName"}
+    assert path.result_types == frozenset({"HumanName"})
     assert compile_path("DocumentReference.extension('http://x')", "Patient").is_empty
     person = {"resourceType": "Person", "name": [{"family": "Doe"}]}
     # Uncompiled for a type, a leading type name filters the focus at run time.
     assert compile_path("Patient.name | Person.name").evaluate(person, "Person") == [
         TypedValue({"family": "Doe"}, "HumanName")
     ]
+
+
+def test_a_path_compiled_for_one_type_still_answers_for_another() -> None:
+    path = compile_path("Patient.name | Person.name", "Patient")
+    person = {"resourceType": "Person", "name": [{"family": "Doe"}]}
+    assert path.evaluate(person, "Person") == [TypedValue({"family": "Doe"}, "HumanName")]
+
+
+def test_quoted_identifiers_are_names_never_keywords() -> None:
+    narrative = {"resourceType": "Patient", "text": {"div": "<div/>"}}
+    assert values("Patient.text.`div`", narrative) == ["<div/>"]
 
 
 def test_union_removes_duplicates() -> None:
@@ -137,7 +148,7 @@ def test_where_resolve_is_patient_keeps_only_references_to_patients() -> None:
         {"display": "someone"},
     ]
     path = compile_path("Observation.subject.where(resolve() is Patient)", "Observation")
-    kept = []
+    kept: list[Any] = []
     for subject in subjects:
         kept.extend(tv.value for tv in path.evaluate(dict(observation, subject=subject), "Observation"))
     assert kept == subjects[:5]
@@ -228,7 +239,7 @@ def test_deceased_is_true_when_a_death_date_or_true_is_recorded(
 
 
 def test_resource_variable_reaches_the_root_from_a_component() -> None:
-    sequence = {
+    sequence: dict[str, Any] = {
         "resourceType": "MolecularSequence",
         "referenceSeq": {"chromosome": {"text": "2"}},
         "variant": [{}],

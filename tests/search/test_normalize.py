@@ -10,9 +10,12 @@ from socle.search.normalize import date_range, decimal_range, normalize_text
 from socle.search.rows import DATE_MAX, DATE_MIN
 
 
-def us(*args: int) -> int:
+def us(
+    year: int, month: int = 1, day: int = 1, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> int:
     """Epoch microseconds of a UTC wall-clock time."""
-    return (datetime(*args, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 @pytest.mark.parametrize(
