@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from socle.clock import fhir_instant, to_micros, utc_now
@@ -161,6 +161,7 @@ class StoreSession:
         self.store = store
         self.connection = connection
         self._pending = _PendingWrites()
+        self._next_pk: int | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -250,26 +251,23 @@ class StoreSession:
         now = to_micros(utc_now())
         body = self._stamp(resource, new_id, 1, now)
         row = {"res_type": res_type, "res_id": new_id, "version": 1, "last_updated": now, "deleted": False}
-        pk = self.store.allocate_pk(self.connection)
-        if pk is None:
-            pk = self._insert_resource_now(row)
-        else:
-            # The row is written with the session's other buffered rows; a clash on (type, id) is
-            # then reported by flush() as a Conflict.
-            self._pending.resources.append({"pk": pk, **row})
+        # The row is written with the session's other buffered rows; a clash on (type, id) is then
+        # reported by flush() as a Conflict.
+        pk = self._allocate_pk()
+        self._pending.resources.append({"pk": pk, **row})
         self._add_version(pk, res_type, new_id, 1, now, "POST", body)
         self._index(pk, res_type, body)
         return StoredResource(res_type, new_id, 1, now, False, canonical_bytes(body), "POST", pk)
 
-    def _insert_resource_now(self, row: dict[str, Any]) -> int:
-        try:
-            # A savepoint keeps the surrounding transaction usable if the id is already taken.
-            with self.connection.begin_nested():
-                pk: int = self.connection.execute(
-                    insert(schema.resource).values(**row).returning(schema.resource.c.pk)
-                ).scalar_one()
-        except IntegrityError as exc:
-            raise Conflict(f"{row['res_type']}/{row['res_id']} already exists") from exc
+    def _allocate_pk(self) -> int:
+        if not is_sqlite(self.store.engine):
+            return self.store.allocate_pk(self.connection)
+        # A SQLite write transaction (BEGIN IMMEDIATE) holds the database's only write lock, so
+        # keys above the current maximum are ours until commit.
+        if self._next_pk is None:
+            current_max = self.connection.execute(select(func.max(schema.resource.c.pk))).scalar()
+            self._next_pk = int(current_max or 0) + 1
+        pk, self._next_pk = self._next_pk, self._next_pk + 1
         return pk
 
     def update(
@@ -476,14 +474,12 @@ class FhirStore:
 
     PK_BLOCK = 256
 
-    def allocate_pk(self, connection: Connection) -> int | None:
-        """A fresh resource key from a block drawn from the sequence (PostgreSQL), None on SQLite.
+    def allocate_pk(self, connection: Connection) -> int:
+        """A fresh resource key from a block drawn from the PostgreSQL sequence.
 
         Drawing keys in blocks lets creates be buffered and written by COPY instead of one
         INSERT ... RETURNING round trip each. Unused keys of a block are simply skipped.
         """
-        if is_sqlite(self.engine):
-            return None
         with self._pk_lock:
             if not self._pk_block:
                 rows = connection.execute(
