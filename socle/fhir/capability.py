@@ -48,6 +48,12 @@ def _statement_bytes(base_url: str) -> bytes:
             },
         ]
         references = sorted(code for code, p in registry.for_type(res_type).items() if p.type == "reference")
+        revincludes = sorted(
+            f"{source}:{code}"
+            for source in resource_types()
+            for code, p in registry.for_type(source).items()
+            if p.type == "reference" and (res_type in p.targets or "Resource" in p.targets)
+        )
         entry: dict[str, Any] = {
             "type": res_type,
             "interaction": [{"code": code} for code in INTERACTIONS],
@@ -59,7 +65,7 @@ def _statement_bytes(base_url: str) -> bytes:
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "searchInclude": [f"{res_type}:{code}" for code in references],
-            "searchRevInclude": [],
+            "searchRevInclude": revincludes,
             "searchParam": params,
         }
         if res_type == "Patient":

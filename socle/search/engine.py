@@ -183,10 +183,12 @@ class SearchPlanner:
                 if code not in ("_id", "_lastUpdated") and self.registry.get(plan.res_type, code) is None:
                     raise InvalidRequest(f"Unknown sort parameter '{code}' for {plan.res_type}")
                 plan.sort.append((code, descending))
-        elif base == "_include":
-            plan.includes.append((raw, modifier == "iterate"))
-        elif base == "_revinclude":
-            plan.revincludes.append((raw, modifier == "iterate"))
+        elif base in ("_include", "_revinclude"):
+            source, _code, _target = _include_spec(self, raw)  # refuse a bad include even with no match
+            if base == "_revinclude" and source == "*":
+                raise InvalidRequest("_revinclude=* is not supported: name the source type and parameter")
+            targets = plan.includes if base == "_include" else plan.revincludes
+            targets.append((raw, modifier == "iterate"))
         elif base == "_summary":
             if raw not in ("true", "false", "text", "data", "count"):
                 raise InvalidRequest(f"Invalid _summary '{raw}': expected true, false, text, data or count")

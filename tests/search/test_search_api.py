@@ -320,3 +320,112 @@ def test_identifier_of_type(client: TestClient) -> None:
         client, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|IPP42"
     ) == [pid]
     assert ids(client, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|X") == []
+
+
+def test_token_text_modifier(client: TestClient) -> None:
+    pid = create(client, patient())
+    obs = observation(f"Patient/{pid}")
+    obs["code"]["text"] = "Poids corporel mesuré"
+    oid = create(client, obs)
+    create(client, observation(f"Patient/{pid}", code="8302-2"))
+    assert ids(client, "Observation?code:text=poids") == [oid]
+    assert ids(client, "Observation?code:text=POIDS%20CORPOREL%20MESURE") == [oid]
+    assert ids(client, "Observation?code:text=taille") == []
+
+
+def test_reference_identifier_modifier(client: TestClient) -> None:
+    obs = observation("Patient/x")
+    obs["subject"] = {"identifier": {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "1800175123456"}}
+    oid = create(client, obs)
+    assert ids(client, "Observation?subject:identifier=urn:oid:1.2.250.1.213.1.4.8|1800175123456") == [oid]
+    assert ids(client, "Observation?subject:identifier=1800175123456") == [oid]
+    assert ids(client, "Observation?subject:identifier=urn:oid:1.2.250.1.213.1.4.8|0") == []
+
+
+def test_number_parameter_with_implicit_precision(client: TestClient) -> None:
+    def assessment(probability: float) -> dict[str, Any]:
+        return {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "subject": {"reference": "Patient/p"},
+            "prediction": [{"probabilityDecimal": probability}],
+        }
+
+    low = create(client, assessment(0.2))
+    high = create(client, assessment(0.81))
+    assert ids(client, "RiskAssessment?probability=0.2") == [low]
+    assert ids(client, "RiskAssessment?probability=gt0.5") == [high]
+    assert ids(client, "RiskAssessment?probability=le0.2") == [low]
+    assert ids(client, "RiskAssessment?probability=0.8") == [high]  # 0.81 lies in [0.75, 0.85)
+    assert ids(client, "RiskAssessment?probability=0.80") == []  # two decimals: [0.795, 0.805)
+    assert client.get("/fhir/RiskAssessment?probability=abc").status_code == 400
+
+
+def test_security_label(client: TestClient) -> None:
+    labelled = create(
+        client,
+        {
+            **patient(),
+            "meta": {
+                "security": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}
+                ]
+            },
+        },
+    )
+    create(client, patient())
+    assert ids(client, "Patient?_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|R") == [
+        labelled
+    ]
+
+
+def test_summary_data_drops_the_narrative_and_text_keeps_it(client: TestClient) -> None:
+    narrative = {
+        "status": "generated",
+        "div": '<div xmlns="http://www.w3.org/1999/xhtml">Jeanne Martin</div>',
+    }
+    pid = create(client, {**patient(), "text": narrative})
+    data = client.get(f"/fhir/Patient?_id={pid}&_summary=data").json()["entry"][0]["resource"]
+    assert "text" not in data and "name" in data
+    text_only = client.get(f"/fhir/Patient?_id={pid}&_summary=text").json()["entry"][0]["resource"]
+    assert "text" in text_only and "name" not in text_only
+
+
+def test_include_with_target_type_and_revinclude_iterate(client: TestClient) -> None:
+    pid = create(client, patient())
+    encounter = create(
+        client,
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": f"Patient/{pid}"},
+        },
+    )
+    obs = observation(f"Patient/{pid}")
+    obs["encounter"] = {"reference": f"Encounter/{encounter}"}
+    oid = create(client, obs)
+    bundle = client.get(f"/fhir/Observation?_id={oid}&_include=Observation:subject:Group").json()
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Observation"]
+    query = f"Patient?_id={pid}&_revinclude=Encounter:subject&_revinclude:iterate=Observation:encounter"
+    bundle = client.get(f"/fhir/{query}").json()
+    found = {e["resource"]["resourceType"]: e["search"]["mode"] for e in bundle["entry"]}
+    assert found == {"Patient": "match", "Encounter": "include", "Observation": "include"}
+
+
+def test_invalid_include_is_400(client: TestClient) -> None:
+    response = client.get("/fhir/Observation?_include=Observation:status")
+    assert response.status_code == 400
+    assert "not a reference parameter" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_bad_modifier_and_bad_count_are_400(client: TestClient) -> None:
+    assert client.get("/fhir/Patient?birthdate:exact=2000").status_code == 400
+    assert client.get("/fhir/Patient?_count=-1").status_code == 400
+    assert client.get("/fhir/Patient?_summary=maybe").status_code == 400
+    assert client.get("/fhir/Observation?code-value-quantity=only-one-part").status_code == 400
+
+
+def test_has_with_unknown_parameter_is_400(client: TestClient) -> None:
+    response = client.get("/fhir/Patient?_has:Observation:patient:colour=x")
+    assert response.status_code == 400
