@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -438,7 +439,8 @@ class StoreSession:
             try:
                 with self.connection.begin_nested():
                     self.store.bulk_insert(self.connection, schema.resource, pending.resources)
-            except IntegrityError as exc:
+            except (IntegrityError, psycopg.errors.UniqueViolation) as exc:
+                # COPY runs on the raw driver connection, so its errors are not wrapped by SQLAlchemy.
                 raise Conflict("A resource with the same type and id was created concurrently") from exc
         if pending.unindex:
             for table in schema.INDEX_TABLES:
