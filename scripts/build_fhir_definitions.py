@@ -46,7 +46,7 @@ def _load_package(path: Path) -> dict[str, dict[str, Any]]:
             name = member.name.rsplit("/", 1)[-1]
             if not name.endswith(".json"):
                 continue
-            if not (name.startswith("StructureDefinition-") or name.startswith("SearchParameter-")):
+            if not name.startswith(("StructureDefinition-", "SearchParameter-", "ValueSet-")):
                 continue
             handle = tar.extractfile(member)
             assert handle is not None
@@ -64,8 +64,22 @@ def _type_code(type_entry: dict[str, Any]) -> str:
     return code
 
 
+def _value_set_systems(files: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """ValueSet url -> its one CodeSystem, for value sets drawn from a single code system."""
+    systems: dict[str, str] = {}
+    for vs in files.values():
+        if vs.get("resourceType") != "ValueSet":
+            continue
+        includes = vs.get("compose", {}).get("include", [])
+        found = {i.get("system") for i in includes}
+        if len(found) == 1 and None not in found and not any(i.get("valueSet") for i in includes):
+            systems[vs["url"]] = found.pop()
+    return systems
+
+
 def _build_structures(files: dict[str, dict[str, Any]]) -> dict[str, Any]:
     types: dict[str, Any] = {}
+    value_set_systems = _value_set_systems(files)
     for sd in files.values():
         if sd.get("resourceType") != "StructureDefinition":
             continue
@@ -113,6 +127,13 @@ def _build_structures(files: dict[str, dict[str, Any]]) -> dict[str, Any]:
                         targets.append(profile.rsplit("/", 1)[-1])
                 if targets:
                     entry["targets"] = sorted(set(targets))
+            binding = element.get("binding", {})
+            if entry.get("types") == ["code"] and binding.get("strength") == "required":
+                # A required binding to a one-system value set tells which system the code is from,
+                # so `gender=http://hl7.org/fhir/administrative-gender|male` can be searched.
+                system = value_set_systems.get(binding.get("valueSet", "").split("|")[0])
+                if system:
+                    entry["system"] = system
             if path.endswith("[x]"):
                 child = child[:-3]
                 entry["choice"] = True

@@ -33,6 +33,7 @@ from functools import cache, lru_cache, partial
 from itertools import product
 from typing import Any, Final
 
+from socle.fhir.definitions import structures
 from socle.fhir.fhirpath import CompiledPath, compile_path, conforms_to, split_reference
 from socle.search.normalize import date_range, decimal_range, normalize_text
 from socle.search.parameters import SearchParameter, SearchParameterRegistry, default_registry
@@ -114,6 +115,36 @@ _address = _parts(("line", "city", "district", "state", "postalCode", "country",
 def _token_string(code: str, value: Any, out: list[IndexRow]) -> None:
     if type(value) is str and value:
         out.append(TokenRow(code, None, value))
+
+
+def _bound_code(system: str) -> Handler:
+    """A `code` whose element has a required binding to a one-system value set carries that system."""
+
+    def handler(code: str, value: Any, out: list[IndexRow]) -> None:
+        if type(value) is str and value:
+            out.append(TokenRow(code, system, value))
+
+    return handler
+
+
+def _bound_system(expression: str, resource_type: str) -> str | None:
+    """The binding system of a token parameter that is one plain path to a bound `code` element."""
+    members = [m.strip() for m in expression.split("|") if m.strip().startswith(resource_type + ".")]
+    if len(members) != 1 or not all(part.isidentifier() for part in members[0].split(".")):
+        return None
+    owner, *names = members[0].split(".")
+    definitions = structures()
+    for position, name in enumerate(names):
+        element = definitions.get(owner, {}).get("elements", {}).get(name)
+        if element is None:
+            return None
+        if position == len(names) - 1:
+            return element.get("system")
+        types = element.get("types", [])
+        if len(types) != 1:
+            return None
+        owner = types[0]
+    return None
 
 
 def _token_boolean(code: str, value: Any, out: list[IndexRow]) -> None:
@@ -430,6 +461,9 @@ class Indexer:
             handlers = _HANDLER_TABLES[parameter.type]
             if parameter.type == "reference" and parameter.targets:
                 handlers = _HandlerTable("reference", frozenset(parameter.targets))
+            elif parameter.type == "token" and (system := _bound_system(parameter.expression, resource_type)):
+                handlers = _HandlerTable("token")
+                handlers["code"] = _bound_code(system)
             return _Plan(parameter.code, path, handlers, ())
         components: list[_Component] = []
         for definition, expression in parameter.components:

@@ -84,7 +84,9 @@ def test_patient_example(examples: dict[str, dict[str, Any]]) -> None:
         TokenRow("identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203", "MR", None, "12345")
     ]
     assert rows_of(patient, "birthdate") == [DateRow("birthdate", us(1974, 12, 25), us(1974, 12, 26) - 1)]
-    assert rows_of(patient, "gender") == [TokenRow("gender", None, "male")]
+    assert rows_of(patient, "gender") == [
+        TokenRow("gender", "http://hl7.org/fhir/administrative-gender", "male")
+    ]
     assert rows_of(patient, "deceased") == [TokenRow("deceased", None, "false")]
     assert rows_of(patient, "organization") == [ReferenceRow("organization", "Organization", "1", None)]
     assert TokenRow("phone", None, "(03) 5555 6473") in rows_of(patient, "phone")
@@ -225,10 +227,18 @@ def test_a_contact_point_token_is_its_value_without_system() -> None:
     assert rows_of(patient, "phone") == []
 
 
-def test_booleans_and_codes_are_tokens_without_system() -> None:
+def test_booleans_are_tokens_without_system_and_bound_codes_carry_their_system() -> None:
     patient = {"resourceType": "Patient", "active": False, "gender": "female"}
     assert rows_of(patient, "active") == [TokenRow("active", None, "false")]
-    assert rows_of(patient, "gender") == [TokenRow("gender", None, "female")]
+    # Patient.gender has a required binding to a value set drawn from one code system
+    assert rows_of(patient, "gender") == [
+        TokenRow("gender", "http://hl7.org/fhir/administrative-gender", "female")
+    ]
+
+
+def test_every_bound_code_carries_its_value_set_system() -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "identifier": {"value": "x"}}
+    assert rows_of(bundle, "type") == [TokenRow("type", "http://hl7.org/fhir/bundle-type", "collection")]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ class ElementDefinition(TypedDict, total=False):
     targets: list[str]
     choice: bool
     summary: bool
+    system: str  # code elements with a required binding to a one-system value set
 
 
 class TypeDefinition(TypedDict, total=False):
