@@ -30,7 +30,8 @@ BASE = "http://testserver/fhir"
 def postgres_engine(worker_id: str) -> Iterator[Engine]:
     url = os.environ.get("SOCLE_TEST_POSTGRES_URL", "postgresql://socle:socle@127.0.0.1:5432/postgres")
     admin = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    name = f"socle_test_{worker_id}"
+    # The pid keeps concurrent runs (a dev loop beside a CI run) out of each other's databases.
+    name = f"socle_test_{worker_id}_{os.getpid()}"
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
