@@ -178,13 +178,18 @@ class StoreSession:
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
         self.flush()
         r, v = schema.resource, schema.resource_version
+        if for_update and not is_sqlite(self.store.engine):
+            # Lock the resource row on its own: after waiting for a concurrent writer, PostgreSQL
+            # re-checks a locked row against the statement's join, which would still pair it with
+            # the old version row and drop it. The read below then sees the committed version.
+            self.connection.execute(
+                select(r.c.pk).where(r.c.res_type == res_type, r.c.res_id == res_id).with_for_update()
+            )
         query = (
             select(r.c.pk, r.c.version, r.c.last_updated, r.c.deleted, v.c.data, v.c.method)
             .join(v, and_(v.c.resource_pk == r.c.pk, v.c.version == r.c.version))
             .where(r.c.res_type == res_type, r.c.res_id == res_id)
         )
-        if for_update and not is_sqlite(self.store.engine):
-            query = query.with_for_update(of=r)
         row = self.connection.execute(query).first()
         if row is None:
             return None

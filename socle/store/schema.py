@@ -157,6 +157,18 @@ idx_composite = _index_table(
 Index("ix_idx_composite_c1", idx_composite.c.res_type, idx_composite.c.param, idx_composite.c.c1_code)
 Index("ix_idx_composite_pk", idx_composite.c.resource_pk)
 
+# The audit trail's hash chain: one link per AuditEvent (stored as a FHIR resource), each carrying
+# the hash of the previous link, so that a modified, deleted or reordered entry breaks the chain.
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("resource_pk", BigInteger, nullable=False, unique=True),
+    Column("recorded", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
 INDEX_TABLES: tuple[Table, ...] = (
     idx_string,
     idx_token,

@@ -71,3 +71,17 @@ def test_many_concurrent_creates_all_land(store: FhirStore) -> None:
     assert not [r for r in results if isinstance(r, SocleError | Exception)]
     with store.session(readonly=True) as session:
         assert len(session.history("Patient", limit=100)) == 8
+
+
+def test_concurrent_updates_without_if_match_all_become_versions(store: FhirStore) -> None:
+    with store.session() as session:
+        created = session.create(patient()).json()
+
+    def update(family: str) -> Any:
+        with store.session() as session:
+            return session.update({**created, "name": [{"family": family}]}, created["id"])
+
+    results = run_together(*[lambda f=f: update(f) for f in ("A", "B", "C", "D")])
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with store.session(readonly=True) as session:
+        assert session.read("Patient", created["id"]).version == 5
