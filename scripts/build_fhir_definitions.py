@@ -9,6 +9,8 @@ platform runs without the package:
   allowed types and, for references, the allowed target resource types; primitives carry their regex.
 - `socle/fhir/definitions/search-parameters.json.gz`: the spec's search parameters (the fields the
   indexer and the query planner read).
+- `socle/fhir/definitions/compartments.json.gz`: for each compartment (Patient, Practitioner, ...),
+  the search parameters that put a resource of each type in it.
 
 Usage: python scripts/build_fhir_definitions.py [path/to/hl7.fhir.r4.core-4.0.1.tgz]
 """
@@ -46,7 +48,9 @@ def _load_package(path: Path) -> dict[str, dict[str, Any]]:
             name = member.name.rsplit("/", 1)[-1]
             if not name.endswith(".json"):
                 continue
-            if not name.startswith(("StructureDefinition-", "SearchParameter-", "ValueSet-")):
+            if not name.startswith(
+                ("StructureDefinition-", "SearchParameter-", "ValueSet-", "CompartmentDefinition-")
+            ):
                 continue
             handle = tar.extractfile(member)
             assert handle is not None
@@ -171,6 +175,18 @@ def _build_search_parameters(files: dict[str, dict[str, Any]]) -> list[dict[str,
     return params
 
 
+def _build_compartments(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Compartment type -> resource type -> the search parameters that put a resource in it."""
+    compartments: dict[str, dict[str, list[str]]] = {}
+    for cd in files.values():
+        if cd.get("resourceType") != "CompartmentDefinition":
+            continue
+        compartments[cd["code"]] = {
+            r["code"]: sorted(r["param"]) for r in cd.get("resource", []) if r.get("param")
+        }
+    return compartments
+
+
 def _write(name: str, data: Any) -> None:
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     # mtime=0 keeps the file byte-identical across runs.
@@ -186,6 +202,7 @@ def main() -> None:
     params = _build_search_parameters(files)
     _write("structures.json.gz", structures)
     _write("search-parameters.json.gz", params)
+    _write("compartments.json.gz", _build_compartments(files))
     print(f"{len(structures)} types, {len(params)} search parameters written to {OUT}")
 
 

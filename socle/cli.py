@@ -98,8 +98,10 @@ def load(
     if not path.exists():
         console.print(f"[red]Erreur :[/red] {path} n'existe pas")
         raise typer.Exit(2)
+    from socle.auth.context import RequestContext
     from socle.fhir.loading import load_document
 
+    operator = RequestContext.operator("socle-load")
     settings = get_settings()
     store = _store(settings)
     loaded, rejected = 0, 0
@@ -118,7 +120,7 @@ def load(
                 rejected += 1
                 reasons[f"{where}: {document.message}"] += 1
             else:
-                ok, failures = load_document(store, document, settings.fhir_base)
+                ok, failures = load_document(store, document, settings.fhir_base, operator)
                 loaded += ok
                 rejected += len(failures)
                 for failure in failures:
@@ -129,6 +131,30 @@ def load(
         console.print(f"  - {reason}" + (f" (x{count})" if count > 1 else ""))
     if rejected and not loaded:
         raise typer.Exit(1)
+
+
+from socle.directory.cli import directory_app  # noqa: E402  (sub-apps are mounted after the root app)
+
+app.add_typer(directory_app, name="directory")
+
+audit_app = typer.Typer(help="Journal d'audit : vérification de la chaîne.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; name the first broken link (exit 1) or confirm it holds."""
+    from socle.audit.trail import verify_chain
+
+    store = _store(get_settings())
+    report = verify_chain(store.engine)
+    if report.intact:
+        console.print(f"Chaîne d'audit intègre : {report.entries} événements vérifiés.")
+        return
+    console.print(
+        f"[red]Chaîne d'audit rompue[/red] au {report.reason} ({report.entries} événements intègres avant)."
+    )
+    raise typer.Exit(1)
 
 
 def main() -> None:

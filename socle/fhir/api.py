@@ -8,15 +8,17 @@ batch Bundle.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from socle.auth.context import RequestContext
 from socle.errors import Issue, NotAcceptable, SocleError, UnsupportedMediaType, operation_outcome
-from socle.fhir.bundles import process_bundle
-from socle.fhir.interactions import FHIR_JSON, FhirRequest, FhirResponse, handle
+from socle.fhir.access import perform
+from socle.fhir.interactions import FHIR_JSON, FhirRequest, FhirResponse
 from socle.store.repository import FhirStore
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,8 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
             body=body,
             base_url=base_url,
         )
-        response = await run_in_threadpool(_dispatch, store, fhir_request)
+        ctx = request_context(request)
+        response = await run_in_threadpool(_dispatch, store, fhir_request, ctx)
     except SocleError as error:
         return _error(error)
     except Exception:  # the client gets an OperationOutcome, never a stack trace
@@ -86,11 +89,11 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
     return rendered
 
 
-def _dispatch(store: FhirStore, request: FhirRequest) -> FhirResponse:
-    if request.path.strip("/") == "" and request.method == "POST":
-        bundle = request.json()
-        result = process_bundle(store, bundle, request.base_url, request.header("prefer"))
-        return FhirResponse.of_json(200, result)
-    readonly = request.method == "GET"
-    with store.session(readonly=readonly) as session:
-        return handle(request, session)
+def _dispatch(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> FhirResponse:
+    return perform(store, request, ctx)
+
+
+def request_context(request: Request) -> RequestContext:
+    """Who is asking: the application's authenticator turns the HTTP request into a context."""
+    authenticate: Callable[[Request], RequestContext] = request.app.state.authenticate
+    return authenticate(request)

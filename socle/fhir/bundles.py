@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from socle.auth.context import RequestContext
 from socle.errors import InvalidRequest, InvalidResource, Issue, PreconditionFailed, SocleError
+from socle.fhir.access import trace_bundle, trace_failure
 from socle.fhir.definitions import resource_types
-from socle.fhir.interactions import FhirRequest, FhirResponse, handle
+from socle.fhir.interactions import FhirRequest, FhirResponse, Interaction, handle
 from socle.search.engine import match_conditional
 from socle.store.repository import FhirStore, StoreSession
 
@@ -60,18 +62,28 @@ def _check_entries(bundle: Any, expected: str) -> list[dict[str, Any]]:
     return entries
 
 
-def process_bundle(store: FhirStore, bundle: Any, base_url: str, prefer: str | None) -> dict[str, Any]:
+def process_bundle(
+    store: FhirStore, bundle: Any, base_url: str, prefer: str | None, ctx: RequestContext
+) -> dict[str, Any]:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidResource("POST to the FHIR base expects a Bundle of type transaction or batch")
     kind = bundle.get("type")
     if kind == "transaction":
         entries = _check_entries(bundle, "transaction")
-        with store.session() as session:
-            responses = _transaction(session, entries, base_url, prefer)
+        try:
+            with store.session() as session:
+                responses = _transaction(session, entries, base_url, prefer)
+                trace_bundle(session, ctx, "transaction", 200, entries)
+        except SocleError as error:
+            trace_failure(store, ctx, Interaction("transaction"), error.status, error.message, None)
+            raise
+        except Exception:
+            trace_failure(store, ctx, Interaction("transaction"), 500, "internal error", None)
+            raise
         return _response_bundle("transaction-response", responses, base_url)
     if kind == "batch":
         entries = _check_entries(bundle, "batch")
-        responses = [_batch_entry(store, e, base_url, prefer) for e in entries]
+        responses = [_batch_entry(store, e, base_url, prefer, ctx) for e in entries]
         return _response_bundle("batch-response", responses, base_url)
     raise InvalidResource(f"Bundle type '{kind}' cannot be processed here: expected transaction or batch")
 
@@ -219,12 +231,17 @@ def _resolve_reference(session: StoreSession, value: str, mapping: dict[str, str
     return value
 
 
-def _batch_entry(store: FhirStore, entry: dict[str, Any], base_url: str, prefer: str | None) -> FhirResponse:
+def _batch_entry(
+    store: FhirStore, entry: dict[str, Any], base_url: str, prefer: str | None, ctx: RequestContext
+) -> FhirResponse:
+    """A batch entry is an interaction of its own: performed (and traced) like a single request."""
+    from socle.fhir.access import perform
+
     try:
-        with store.session() as session:
-            if "resource" in entry:
+        if "resource" in entry:
+            with store.session(readonly=True) as session:
                 entry = {**entry, "resource": _rewrite(session, entry["resource"], {})}
-            return handle(_request_of(entry, base_url, prefer), session)
+        return perform(store, _request_of(entry, base_url, prefer), ctx)
     except SocleError as error:
         return FhirResponse.of_error(error)
 

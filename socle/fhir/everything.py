@@ -1,7 +1,7 @@
 """`Patient/$everything`: the patient and every resource of their compartment that refers to them.
 
-The compartment is read from the reference index (any search parameter of any type pointing at the
-patient), then pages through the same keyset paging as search, so memory stays flat.
+The compartment follows the spec's Patient CompartmentDefinition, read from the reference index;
+results page by key like search, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -9,14 +9,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import false, select
+from sqlalchemy import false, select, tuple_
 
 from socle.errors import InvalidRequest
+from socle.fhir.definitions import compartment_parameters
 from socle.store import schema
 from socle.store.repository import StoreSession
 
 if TYPE_CHECKING:
     from socle.fhir.interactions import FhirRequest
+
+
+def _compartment_links() -> list[tuple[str, str]]:
+    """(resource type, parameter) pairs of the Patient compartment, minus the audit trail.
+
+    The trail is the patient's access journal, a view of its own: each $everything would otherwise
+    return the traces of the previous ones.
+    """
+    return [
+        (res_type, param)
+        for res_type, params in compartment_parameters("Patient").items()
+        if res_type not in ("AuditEvent", "Patient")
+        for param in params
+    ]
 
 
 def patient_everything(session: StoreSession, request: FhirRequest, patient_id: str) -> dict[str, Any]:
@@ -28,7 +43,11 @@ def patient_everything(session: StoreSession, request: FhirRequest, patient_id: 
     count = min(int(raw_count), 1000)
     cursor = int(params["_cursor"]) if params.get("_cursor", "").isdigit() else 0
     r, ref = schema.resource, schema.idx_reference
-    referring = select(ref.c.resource_pk).where(ref.c.target_type == "Patient", ref.c.target_id == patient_id)
+    referring = select(ref.c.resource_pk).where(
+        ref.c.target_type == "Patient",
+        ref.c.target_id == patient_id,
+        tuple_(ref.c.res_type, ref.c.param).in_(_compartment_links()),
+    )
     query = (
         select(r.c.pk)
         .where(r.c.deleted == false(), r.c.pk > cursor, (r.c.pk == patient.pk) | r.c.pk.in_(referring))

@@ -135,6 +135,57 @@ def _body_resource(request: FhirRequest, expected_type: str) -> dict[str, Any]:
     return resource
 
 
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """What a request asks for, in the FHIR restful-interaction vocabulary (for policy and audit)."""
+
+    code: str  # read, vread, update, patch, delete, create, search-type, history-*, operation, ...
+    res_type: str | None = None
+    res_id: str | None = None
+
+    @property
+    def reference(self) -> str | None:
+        return f"{self.res_type}/{self.res_id}" if self.res_type and self.res_id else None
+
+
+_BY_METHOD_ON_TYPE = {
+    "GET": "search-type",
+    "POST": "create",
+    "PUT": "update",
+    "DELETE": "delete",
+    "PATCH": "patch",
+}
+_BY_METHOD_ON_INSTANCE = {"GET": "read", "PUT": "update", "DELETE": "delete", "PATCH": "patch"}
+
+
+def classify(method: str, path: str) -> Interaction:
+    """Name the interaction a request asks for, without touching the store (also for failed requests)."""
+    segments = [s for s in path.split("/") if s]
+    method = method.upper()
+    if not segments:
+        return Interaction("transaction" if method == "POST" else "unknown")
+    head = segments[0]
+    if head == "metadata":
+        return Interaction("capabilities")
+    if head == "_history":
+        return Interaction("history-system")
+    res_type = head if head in resource_types() else None
+    if len(segments) == 1:
+        return Interaction(_BY_METHOD_ON_TYPE.get(method, "unknown"), res_type)
+    second = segments[1]
+    if second == "_search":
+        return Interaction("search-type", res_type)
+    if second == "_history":
+        return Interaction("history-type", res_type)
+    if second.startswith("$"):
+        return Interaction("operation", res_type)
+    if len(segments) == 2:
+        return Interaction(_BY_METHOD_ON_INSTANCE.get(method, "unknown"), res_type, second)
+    if segments[2] == "_history":
+        return Interaction("vread" if len(segments) == 4 else "history-instance", res_type, second)
+    return Interaction("operation", res_type, second)
+
+
 def handle(request: FhirRequest, session: StoreSession) -> FhirResponse:
     """Dispatch one interaction. Raises `SocleError` on failure (the caller renders it)."""
     segments = [s for s in request.path.split("/") if s]
@@ -151,6 +202,8 @@ def handle(request: FhirRequest, session: StoreSession) -> FhirResponse:
 
         return FhirResponse.of_json(200, capability_statement(request.base_url))
     res_type = _resource_type(segments[0])
+    if res_type == "AuditEvent" and method != "GET" and not (len(segments) == 2 and segments[1] == "_search"):
+        raise MethodNotAllowed("The audit trail is append-only: AuditEvents are written by the server alone")
     if len(segments) == 1:
         if method == "GET":
             return _search(request, session, res_type)

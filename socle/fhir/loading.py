@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from socle.auth.context import RequestContext
 from socle.errors import SocleError
+from socle.fhir.access import perform
 from socle.fhir.bundles import process_bundle
+from socle.fhir.interactions import FhirRequest
 from socle.store.repository import FhirStore
 
 
-def load_document(store: FhirStore, document: Any, base_url: str) -> tuple[int, list[str]]:
+def load_document(
+    store: FhirStore, document: Any, base_url: str, ctx: RequestContext
+) -> tuple[int, list[str]]:
     if isinstance(document, dict) and document.get("resourceType") == "Bundle":
         kind = document.get("type")
         if kind in ("transaction", "batch"):
             try:
-                result = process_bundle(store, document, base_url, "return=minimal")
+                result = process_bundle(store, document, base_url, "return=minimal", ctx)
             except SocleError as error:
                 return 0, [f"{kind} rejected: {error.message}"]
             ok, failures = 0, []
@@ -32,23 +37,28 @@ def load_document(store: FhirStore, document: Any, base_url: str) -> tuple[int, 
             return ok, failures
         ok, failures = 0, []
         for entry in document.get("entry", []):
-            stored, reasons = load_document(store, entry.get("resource"), base_url)
+            stored, reasons = load_document(store, entry.get("resource"), base_url, ctx)
             ok += stored
             failures += reasons
         return ok, failures
-    return _load_resource(store, document)
+    return _load_resource(store, document, base_url, ctx)
 
 
-def _load_resource(store: FhirStore, resource: Any) -> tuple[int, list[str]]:
+def _load_resource(
+    store: FhirStore, resource: Any, base_url: str, ctx: RequestContext
+) -> tuple[int, list[str]]:
+    """A bare resource is stored like a PUT at its id (or a POST without one), traced as such."""
     if not isinstance(resource, dict):
         return 0, ["not a FHIR resource (JSON object expected)"]
+    res_type, res_id = resource.get("resourceType"), resource.get("id")
+    if not isinstance(res_type, str):
+        return 0, ["resourceType is missing"]
+    method, path = ("PUT", f"{res_type}/{res_id}") if isinstance(res_id, str) else ("POST", res_type)
+    request = FhirRequest(
+        method, path, base_url=base_url, parsed=resource, headers={"prefer": "return=minimal"}
+    )
     try:
-        with store.session() as session:
-            res_id = resource.get("id")
-            if isinstance(res_id, str):
-                session.update(resource, res_id)
-            else:
-                session.create(resource)
+        perform(store, request, ctx)
     except SocleError as error:
-        return 0, [f"{resource.get('resourceType')}/{resource.get('id', '')}: {error.message}"]
+        return 0, [f"{res_type}/{res_id or ''}: {error.message}"]
     return 1, []

@@ -163,6 +163,8 @@ class StoreSession:
         self.connection = connection
         self._pending = _PendingWrites()
         self._next_pk: int | None = None
+        # Every resource this session read or wrote: the audit trail derives the patients touched.
+        self.touched: set[int] = set()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -171,6 +173,7 @@ class StoreSession:
         current = self.current(res_type, res_id)
         if current is None:
             raise NotFound(f"{res_type}/{res_id} is not known")
+        self.touched.add(current.pk)
         if current.deleted:
             raise Gone(f"{res_type}/{res_id} was deleted")
         return current
@@ -217,6 +220,7 @@ class StoreSession:
             row.method,
             row.resource_pk,
         )
+        self.touched.add(stored.pk)
         if stored.deleted:
             raise Gone(f"{res_type}/{res_id} version {version} is a deletion")
         return stored
@@ -246,6 +250,7 @@ class StoreSession:
                     "GET",
                     row.pk,
                 )
+        self.touched.update(found)
         return found
 
     # -- writes ------------------------------------------------------------------------------
@@ -263,6 +268,7 @@ class StoreSession:
         self._pending.resources.append({"pk": pk, **row})
         self._add_version(pk, res_type, new_id, 1, now, "POST", body)
         self._index(pk, res_type, body)
+        self.touched.add(pk)
         return StoredResource(res_type, new_id, 1, now, False, canonical_bytes(body), "POST", pk)
 
     def _allocate_pk(self) -> int:
@@ -306,6 +312,7 @@ class StoreSession:
         self._add_version(current.pk, res_type, res_id, version, now, "PUT", body)
         self._pending.unindex.append(current.pk)
         self._index(current.pk, res_type, body)
+        self.touched.add(current.pk)
         return StoredResource(
             res_type, res_id, version, now, False, canonical_bytes(body), "PUT", current.pk
         ), False
@@ -338,7 +345,9 @@ class StoreSession:
                 "data": None,
             }
         )
-        self._pending.unindex.append(current.pk)
+        # The index rows stay (every query filters deleted resources out): the audit trail still
+        # finds whose compartment the deleted resource was in. A later update re-indexes.
+        self.touched.add(current.pk)
         return StoredResource(res_type, res_id, version, now, True, None, "DELETE", current.pk)
 
     # -- history -----------------------------------------------------------------------------
@@ -364,7 +373,7 @@ class StoreSession:
             query = query.where(v.c.last_updated >= since)
         if at_or_before_seq is not None:
             query = query.where(v.c.seq <= at_or_before_seq)
-        return [
+        versions = [
             (
                 row.seq,
                 StoredResource(
@@ -380,6 +389,8 @@ class StoreSession:
             )
             for row in self.connection.execute(query)
         ]
+        self.touched.update(stored.pk for _, stored in versions)
+        return versions
 
     def exists(self, res_type: str, res_id: str) -> bool:
         current = self.current(res_type, res_id)

@@ -229,14 +229,16 @@ def patient_bundles(people: int, *, seed: int = 1, encounters: int = 3) -> Itera
 
 def seed_store(store: FhirStore, *, people: int, base_url: str, seed: int = 1) -> int:
     """Fill an empty store with `people` synthetic patients; returns resources created (0 if not empty)."""
+    from socle.auth.context import RequestContext
     from socle.fhir.bundles import process_bundle
 
+    operator = RequestContext.operator("socle-seed")
     with store.session(readonly=True) as session:
         existing = session.connection.execute(select(func.count()).select_from(schema.resource)).scalar_one()
     if existing:
         return 0
     created = 0
     for bundle in patient_bundles(people, seed=seed):
-        result = process_bundle(store, bundle, base_url, "return=minimal")
+        result = process_bundle(store, bundle, base_url, "return=minimal", operator)
         created += len(result["entry"])
     return created

@@ -88,7 +88,7 @@ def test_crash_in_the_middle_of_a_transaction_leaves_the_store_unchanged(
     assert response.json()["resourceType"] == "OperationOutcome"
     monkeypatch.undo()
     assert total(client, "Patient") == 1
-    history = client.get("/fhir/_history").json()
+    history = client.get("/fhir/Patient/_history").json()
     assert len(history["entry"]) == 1
 
 

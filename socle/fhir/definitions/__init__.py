@@ -57,3 +57,10 @@ def search_parameter_definitions() -> list[dict[str, Any]]:
     """The spec's SearchParameter resources, reduced to the fields indexing and search read."""
     loaded: list[dict[str, Any]] = _load("search-parameters.json.gz")
     return loaded
+
+
+@cache
+def compartment_parameters(compartment: str) -> dict[str, list[str]]:
+    """Resource type -> the search parameters placing it in `compartment` (Observation: subject...)."""
+    loaded: dict[str, dict[str, list[str]]] = _load("compartments.json.gz")
+    return loaded.get(compartment, {})

@@ -1,0 +1,259 @@
+"""The audit trail: one FHIR AuditEvent per access to data, in an append-only hash chain.
+
+Each event is stored as an AuditEvent resource (so patients and operators search it like any
+resource) and gets a link in `audit_chain` carrying sha256(previous link's hash + the event's stored
+bytes). `verify_chain` recomputes the chain and names the first broken link: a modified event, a
+deleted event or link, or links put in another order all break it.
+
+Events are written in the session of the action they trace (no action without its trace); a failed
+action is traced in a session of its own after the action's rollback. Appending takes a
+transaction-scoped lock (PostgreSQL advisory lock; SQLite's write lock) so links never fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select, text
+
+from socle.auth.context import RequestContext
+from socle.clock import fhir_instant, to_micros, utc_now
+from socle.fhir.definitions import compartment_parameters
+from socle.store import schema
+from socle.store.engine import is_sqlite
+from socle.store.repository import StoreSession
+
+GENESIS = "0" * 64
+CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+PURPOSE_SYSTEM = "https://socle.esante.example/CodeSystem/purpose-of-use"
+# The HL7 v3 reason closest to each purpose, for systems that only know the standard codes.
+PURPOSE_V3 = {"normal": "TREAT", "bris-de-glace": "ETREAT", "regulation": "ETREAT"}
+ACTION_OF = {
+    "create": "C",
+    "read": "R",
+    "vread": "R",
+    "search-type": "E",
+    "search-system": "E",
+    "history-instance": "R",
+    "history-type": "R",
+    "history-system": "R",
+    "update": "U",
+    "patch": "U",
+    "delete": "D",
+    "transaction": "E",
+    "batch": "E",
+    "operation": "E",
+    "capabilities": "R",
+}
+OUTCOME_OF_STATUS = {4: "4", 5: "8"}  # 4xx: minor failure (client), 5xx: serious failure (server)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTrace:
+    """What one interaction did, as the audit trail records it."""
+
+    interaction: str  # restful-interaction code: read, search-type, create, ...
+    status: int  # HTTP status of the outcome
+    resource: str | None = None  # "Type/id" acted on
+    resource_type: str | None = None
+    patients: tuple[str, ...] = ()  # Patient ids whose data was touched
+    query: str | None = None
+    description: str | None = None
+
+
+def build_event(ctx: RequestContext, trace: AccessTrace, recorded: str) -> dict[str, Any]:
+    """An R4 AuditEvent shaped like the ANS "traçabilité des événements" profile."""
+    agent: dict[str, Any] = {"requestor": True, "name": ctx.display}
+    if ctx.actor_type in ("practitioner", "patient") and "/" in ctx.actor_id:
+        agent["who"] = {"reference": ctx.actor_id, "display": ctx.display}
+    else:
+        agent["who"] = {"identifier": {"system": "urn:socle:client", "value": ctx.client_id or ctx.actor_id}}
+    if ctx.profession:
+        agent["type"] = {"coding": [{"system": "urn:oid:1.2.250.1.71.1.2.7", "code": ctx.profession}]}
+    if ctx.specialty:
+        agent["role"] = [{"coding": [{"system": "urn:oid:1.2.250.1.71.1.2.8", "code": ctx.specialty}]}]
+    if ctx.source_ip:
+        agent["network"] = {"address": ctx.source_ip, "type": "2"}
+    agent["policy"] = [f"urn:socle:request:{ctx.request_id}"]
+    if ctx.structure:
+        agent["location"] = {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.2", "value": ctx.structure}}
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "RESTful Operation",
+        },
+        "subtype": [{"system": RESTFUL_INTERACTION, "code": trace.interaction}],
+        "action": ACTION_OF.get(trace.interaction, "E"),
+        "recorded": recorded,
+        "outcome": "0" if trace.status < 400 else OUTCOME_OF_STATUS.get(trace.status // 100, "8"),
+        "purposeOfEvent": [
+            {
+                "coding": [
+                    {"system": PURPOSE_SYSTEM, "code": ctx.purpose_of_use},
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                        "code": PURPOSE_V3[ctx.purpose_of_use],
+                    },
+                ],
+                **({"text": ctx.purpose_reason} if ctx.purpose_reason else {}),
+            }
+        ],
+        "agent": [agent],
+        "source": {"site": "Socle", "observer": {"display": "Socle"}},
+    }
+    if trace.status >= 400 or trace.description:
+        event["outcomeDesc"] = trace.description or f"HTTP {trace.status}"
+    entities: list[dict[str, Any]] = []
+    for patient in trace.patients:
+        entities.append(
+            {
+                "what": {"reference": f"Patient/{patient}"},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"},
+            }
+        )
+    if trace.resource and not trace.resource.startswith("Patient/"):
+        entities.append(
+            {
+                "what": {"reference": trace.resource},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"},
+            }
+        )
+    if trace.query:
+        entities.append(
+            {
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24"},
+                "description": trace.query[:1000],
+                **({"name": trace.resource_type} if trace.resource_type else {}),
+            }
+        )
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def record(session: StoreSession, ctx: RequestContext, trace: AccessTrace) -> str:
+    """Write the event and its chain link in `session`'s transaction; returns the AuditEvent id."""
+    now = to_micros(utc_now())
+    event = build_event(ctx, trace, fhir_instant(now))
+    stored = session.create(event)
+    connection = session.connection
+    if not is_sqlite(session.store.engine):
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    chain = schema.audit_chain
+    previous = connection.execute(select(chain.c.entry_hash).order_by(chain.c.seq.desc()).limit(1)).scalar()
+    prev_hash = previous or GENESIS
+    assert stored.data is not None
+    connection.execute(
+        insert(chain).values(
+            resource_pk=stored.pk,
+            recorded=now,
+            prev_hash=prev_hash,
+            entry_hash=link_hash(prev_hash, stored.data),
+        )
+    )
+    return stored.res_id
+
+
+def link_hash(prev_hash: str, data: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + data).hexdigest()
+
+
+def patients_of(session: StoreSession, pks: Iterable[int]) -> tuple[str, ...]:
+    """The Patient ids whose compartment holds the resources with these keys (for the trace)."""
+    keys = sorted(set(pks))
+    if not keys:
+        return ()
+    session.flush()
+    r, ref = schema.resource, schema.idx_reference
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = session.connection.execute(
+            select(r.c.res_type, r.c.res_id).where(r.c.pk.in_(chunk), r.c.res_type == "Patient")
+        )
+        found.update(row.res_id for row in rows)
+        links = session.connection.execute(
+            select(ref.c.res_type, ref.c.param, ref.c.target_id).where(
+                ref.c.resource_pk.in_(chunk), ref.c.target_type == "Patient"
+            )
+        )
+        compartments = compartment_parameters("Patient")
+        found.update(
+            row.target_id
+            for row in links
+            if row.target_id and row.param in compartments.get(row.res_type, ())
+        )
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    entries: int
+    broken_at: int | None  # seq of the first broken link, None when the chain holds
+    reason: str | None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+def verify_chain(engine: Engine, *, batch: int = 2000) -> ChainReport:
+    """Recompute every link in order; stop at the first one that does not hold."""
+    chain, r, v = schema.audit_chain, schema.resource, schema.resource_version
+    expected_prev = GENESIS
+    count = 0
+    last_seq = 0
+    with engine.connect() as connection:
+        while True:
+            rows = connection.execute(
+                select(
+                    chain.c.seq,
+                    chain.c.prev_hash,
+                    chain.c.entry_hash,
+                    chain.c.resource_pk,
+                    r.c.res_id,
+                    r.c.version,
+                    r.c.deleted,
+                    v.c.data,
+                )
+                .select_from(chain)
+                .outerjoin(r, r.c.pk == chain.c.resource_pk)
+                .outerjoin(v, and_(v.c.resource_pk == r.c.pk, v.c.version == r.c.version))
+                .where(chain.c.seq > last_seq)
+                .order_by(chain.c.seq)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return ChainReport(count, None, None)
+            for row in rows:
+                where = f"maillon {row.seq}"
+                if row.prev_hash != expected_prev:
+                    return ChainReport(
+                        count, row.seq, f"{where} : le maillon précédent a été supprimé ou déplacé"
+                    )
+                if row.res_id is None or row.data is None or row.deleted:
+                    return ChainReport(count, row.seq, f"{where} : l'événement d'audit a été supprimé")
+                if row.version != 1:
+                    return ChainReport(
+                        count, row.seq, f"{where} : l'événement AuditEvent/{row.res_id} a été modifié"
+                    )
+                if link_hash(row.prev_hash, row.data) != row.entry_hash:
+                    return ChainReport(
+                        count, row.seq, f"{where} : le contenu de AuditEvent/{row.res_id} a été altéré"
+                    )
+                expected_prev = row.entry_hash
+                count += 1
+                last_seq = row.seq
+
+
+def chain_length(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(schema.audit_chain)).scalar_one())

@@ -1,0 +1,114 @@
+"""Every FHIR interaction runs through here: executed in a store session and traced.
+
+`perform()` is the single entry for the REST adapter, bundle entries and the CLI: it opens the
+session, runs `handle()`, and writes the AuditEvent of the interaction in the same transaction for
+writes. A read runs in a read-only session (SQLite readers must not queue behind the writer) and its
+trace is written right after, before the response leaves: if the trace cannot be written, the data
+is not returned. A failure is traced in a session of its own, after the failed one rolled back.
+The capability statement is not patient data and is not traced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from socle.audit.trail import AccessTrace, patients_of, record
+from socle.auth.context import RequestContext
+from socle.errors import SocleError
+from socle.fhir.interactions import FhirRequest, FhirResponse, Interaction, classify, handle
+from socle.store.repository import FhirStore, StoreSession
+
+UNTRACED = frozenset({"capabilities"})
+
+
+def perform(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> FhirResponse:
+    interaction = classify(request.method, request.path)
+    if interaction.code == "transaction":
+        from socle.fhir.bundles import process_bundle
+
+        bundle = process_bundle(store, request.json(), request.base_url, request.header("prefer"), ctx)
+        return FhirResponse.of_json(200, bundle)
+    if interaction.code in UNTRACED:
+        with store.session(readonly=True) as session:
+            return handle(request, session)
+    readonly = request.method.upper() == "GET"
+    try:
+        with store.session(readonly=readonly) as session:
+            response = handle(request, session)
+            trace = trace_of(session, interaction, response.status, query_of(request))
+            if not readonly:
+                record(session, ctx, trace)
+        if readonly:
+            with store.session() as session:
+                record(session, ctx, trace)
+        return response
+    except SocleError as error:
+        trace_failure(store, ctx, interaction, error.status, error.message, query_of(request))
+        raise
+    except Exception:
+        trace_failure(store, ctx, interaction, 500, "internal error", query_of(request))
+        raise
+
+
+def trace_of(
+    session: StoreSession,
+    interaction: Interaction,
+    status: int,
+    query: str | None,
+    *,
+    touched: set[int] | None = None,
+) -> AccessTrace:
+    """The trace of a successful interaction: the patients whose data the session touched."""
+    patients = patients_of(session, session.touched if touched is None else touched)
+    return AccessTrace(
+        interaction=interaction.code,
+        status=status,
+        resource=interaction.reference,
+        resource_type=interaction.res_type,
+        patients=patients,
+        query=query,
+    )
+
+
+def trace_failure(
+    store: FhirStore,
+    ctx: RequestContext,
+    interaction: Interaction,
+    status: int,
+    description: str,
+    query: str | None,
+) -> None:
+    patients = (interaction.res_id,) if interaction.res_type == "Patient" and interaction.res_id else ()
+    trace = AccessTrace(
+        interaction=interaction.code,
+        status=status,
+        resource=interaction.reference,
+        resource_type=interaction.res_type,
+        patients=patients,
+        query=query,
+        description=description[:500],
+    )
+    with store.session() as session:
+        record(session, ctx, trace)
+
+
+def query_of(request: FhirRequest) -> str | None:
+    if not request.params:
+        return None
+    return "&".join(f"{k}={v}" for k, v in request.params)
+
+
+def trace_bundle(
+    session: StoreSession, ctx: RequestContext, kind: str, status: int, entries: list[Any]
+) -> None:
+    """One trace for a whole transaction: every entry's resource and patient, in its session."""
+    record(
+        session,
+        ctx,
+        AccessTrace(
+            interaction=kind,
+            status=status,
+            patients=patients_of(session, session.touched),
+            description=f"{len(entries)} entrées",
+        ),
+    )
