@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from socle.app import create_app
+from socle.auth.context import RequestContext
 from socle.config import Settings
 from socle.store.engine import create_store_engine, migrate, normalize_url
 from socle.store.repository import FhirStore
@@ -64,10 +65,25 @@ def store(engine: Engine) -> FhirStore:
     return FhirStore(engine)
 
 
+SYSTEM_TESTER = RequestContext(
+    actor_type="system",
+    actor_id="Client/tests",
+    display="tests",
+    client_id="tests",
+    scopes=frozenset({"system/*.*"}),
+)
+
+
+def app_client(store: FhirStore, ctx: RequestContext) -> TestClient:
+    """A client of an app whose every request is made by `ctx` (authentication is tested on its own)."""
+    settings = Settings(base_url="http://testserver")
+    return TestClient(create_app(settings, store, authenticate=lambda _request: ctx))
+
+
 @pytest.fixture
 def client(store: FhirStore) -> Iterator[TestClient]:
-    settings = Settings(base_url="http://testserver")
-    with TestClient(create_app(settings, store)) as test_client:
+    """A hospital-software system client holding system/*.*."""
+    with app_client(store, SYSTEM_TESTER) as test_client:
         yield test_client
 
 

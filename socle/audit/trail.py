@@ -168,12 +168,18 @@ def link_hash(prev_hash: str, data: bytes) -> str:
 
 def patients_of(session: StoreSession, pks: Iterable[int]) -> tuple[str, ...]:
     """The Patient ids whose compartment holds the resources with these keys (for the trace)."""
-    keys = sorted(set(pks))
+    found: set[str] = set()
+    keys = []
+    for pk in sorted(set(pks)):
+        written = session.written_patients.get(pk)
+        if written is None:
+            keys.append(pk)
+        else:
+            found.update(written)
     if not keys:
-        return ()
+        return tuple(sorted(found))
     session.flush()
     r, ref = schema.resource, schema.idx_reference
-    found: set[str] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         rows = session.connection.execute(

@@ -30,11 +30,11 @@ def perform(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> Fhir
         return FhirResponse.of_json(200, bundle)
     if interaction.code in UNTRACED:
         with store.session(readonly=True) as session:
-            return handle(request, session)
+            return handle(request, session, ctx)
     readonly = request.method.upper() == "GET"
     try:
         with store.session(readonly=readonly) as session:
-            response = handle(request, session)
+            response = handle(request, session, ctx)
             trace = trace_of(session, interaction, response.status, query_of(request))
             if not readonly:
                 record(session, ctx, trace)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from socle.auth import policy
 from socle.auth.context import RequestContext
 from socle.errors import InvalidRequest, InvalidResource, Issue, PreconditionFailed, SocleError
 from socle.fhir.access import trace_bundle, trace_failure
@@ -72,7 +73,7 @@ def process_bundle(
         entries = _check_entries(bundle, "transaction")
         try:
             with store.session() as session:
-                responses = _transaction(session, entries, base_url, prefer)
+                responses = _transaction(session, entries, base_url, prefer, ctx)
                 trace_bundle(session, ctx, "transaction", 200, entries)
         except SocleError as error:
             trace_failure(store, ctx, Interaction("transaction"), error.status, error.message, None)
@@ -114,7 +115,11 @@ def _request_of(entry: dict[str, Any], base_url: str, prefer: str | None) -> Fhi
 
 
 def _transaction(
-    session: StoreSession, entries: list[dict[str, Any]], base_url: str, prefer: str | None
+    session: StoreSession,
+    entries: list[dict[str, Any]],
+    base_url: str,
+    prefer: str | None,
+    ctx: RequestContext,
 ) -> list[FhirResponse]:
     order = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
     mapping: dict[str, str] = {}
@@ -132,13 +137,17 @@ def _transaction(
         try:
             if method == "DELETE":
                 # Deletes come first, before conditional creates are resolved against the store.
-                done[i] = handle(_request_of(entry, base_url, prefer), session)
+                done[i] = handle(_request_of(entry, base_url, prefer), session, ctx)
             elif method == "POST":
                 res_type = url.split("?")[0].strip("/")
                 if res_type not in resource_types():
                     raise InvalidRequest(f"POST to unknown resource type '{res_type}'")
+                policy.check_interaction(ctx, "create", res_type)
                 if_none_exist = entry["request"].get("ifNoneExist")
-                matches = match_conditional(session, res_type, if_none_exist) if if_none_exist else []
+                restriction = policy.search_restriction(ctx, res_type)
+                matches = (
+                    match_conditional(session, res_type, if_none_exist, restriction) if if_none_exist else []
+                )
                 if len(matches) > 1:
                     raise PreconditionFailed(
                         f"ifNoneExist '{if_none_exist}' matches {len(matches)} resources"
@@ -158,7 +167,8 @@ def _transaction(
                     mapping[full_url] = path
                 elif "?" in url:
                     res_type = path
-                    found = match_conditional(session, res_type, url.split("?", 1)[1])
+                    restriction = policy.search_restriction(ctx, res_type)
+                    found = match_conditional(session, res_type, url.split("?", 1)[1], restriction)
                     if len(found) > 1:
                         raise PreconditionFailed(f"Conditional update '{url}' matches {len(found)} resources")
                     resource = entry.get("resource") or {}
@@ -173,7 +183,7 @@ def _transaction(
         entry = entries[i]
         try:
             if "resource" in entry:
-                entry = {**entry, "resource": _rewrite(session, entry["resource"], mapping)}
+                entry = {**entry, "resource": _rewrite(session, ctx, entry["resource"], mapping)}
             request = _request_of(entry, base_url, prefer)
             if i in assigned:
                 resource = request.json()
@@ -184,6 +194,7 @@ def _transaction(
                         f"The entry's resourceType '{actual}' does not match its request url '{res_type}'"
                     )
                 resource = {k: v for k, v in resource.items() if k != "id"}
+                policy.check_new_content(session, ctx, resource)
                 stored = session.create(resource, res_id=assigned[i])
                 responses[i] = FhirResponse.of_resource(201, stored, base_url, prefer)
             else:
@@ -194,35 +205,37 @@ def _transaction(
                     resource = dict(request.json())
                     resource["id"] = target.split("/")[1]
                     request = FhirRequest("PUT", target, [], request.headers, b"", base_url, resource)
-                responses[i] = handle(request, session)
+                responses[i] = handle(request, session, ctx)
         except SocleError as error:
             raise EntryFailed(i, error) from error
     return [responses[i] for i in range(len(entries))]
 
 
-def _rewrite(session: StoreSession, node: Any, mapping: dict[str, str]) -> Any:
+def _rewrite(session: StoreSession, ctx: RequestContext, node: Any, mapping: dict[str, str]) -> Any:
     """Replace `urn:uuid:` fullUrls and conditional references with the resolved `Type/id`."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                out[key] = _resolve_reference(session, value, mapping)
+                out[key] = _resolve_reference(session, ctx, value, mapping)
             else:
-                out[key] = _rewrite(session, value, mapping)
+                out[key] = _rewrite(session, ctx, value, mapping)
         return out
     if isinstance(node, list):
-        return [_rewrite(session, item, mapping) for item in node]
+        return [_rewrite(session, ctx, item, mapping) for item in node]
     return node
 
 
-def _resolve_reference(session: StoreSession, value: str, mapping: dict[str, str]) -> str:
+def _resolve_reference(
+    session: StoreSession, ctx: RequestContext, value: str, mapping: dict[str, str]
+) -> str:
     if value in mapping:
         return mapping[value]
     if "?" in value and not value.startswith(("http://", "https://", "urn:")):
         res_type, _, criteria = value.partition("?")
         if res_type not in resource_types():
             raise InvalidRequest(f"Conditional reference '{value}' names an unknown resource type")
-        matches = match_conditional(session, res_type, criteria)
+        matches = match_conditional(session, res_type, criteria, policy.search_restriction(ctx, res_type))
         if len(matches) != 1:
             raise PreconditionFailed(
                 f"Conditional reference '{value}' matches {len(matches)} resources; exactly one is required"
@@ -240,7 +253,7 @@ def _batch_entry(
     try:
         if "resource" in entry:
             with store.session(readonly=True) as session:
-                entry = {**entry, "resource": _rewrite(session, entry["resource"], {})}
+                entry = {**entry, "resource": _rewrite(session, ctx, entry["resource"], {})}
         return perform(store, _request_of(entry, base_url, prefer), ctx)
     except SocleError as error:
         return FhirResponse.of_error(error)

@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from socle.auth import policy
+from socle.auth.context import RequestContext
 from socle.errors import (
     Conflict,
     InvalidRequest,
@@ -186,17 +188,20 @@ def classify(method: str, path: str) -> Interaction:
     return Interaction("operation", res_type, second)
 
 
-def handle(request: FhirRequest, session: StoreSession) -> FhirResponse:
-    """Dispatch one interaction. Raises `SocleError` on failure (the caller renders it)."""
+def handle(request: FhirRequest, session: StoreSession, ctx: RequestContext) -> FhirResponse:
+    """Dispatch one interaction for `ctx`'s actor. Raises `SocleError` on failure (the caller renders it)."""
     segments = [s for s in request.path.split("/") if s]
     method = request.method.upper()
+    interaction = classify(method, request.path)
+    if interaction.code != "capabilities":
+        policy.check_interaction(ctx, interaction.code, interaction.res_type)
     if not segments:
         raise MethodNotAllowed(
             f"{request.method} on the FHIR base is not supported: POST a batch or transaction Bundle, "
             "or GET /metadata"
         )
     if segments[0] == "_history" and len(segments) == 1 and method == "GET":
-        return _history(request, session, None, None)
+        return _history(request, session, ctx, None, None)
     if segments[0] == "metadata":
         from socle.fhir.capability import capability_statement
 
@@ -206,48 +211,52 @@ def handle(request: FhirRequest, session: StoreSession) -> FhirResponse:
         raise MethodNotAllowed("The audit trail is append-only: AuditEvents are written by the server alone")
     if len(segments) == 1:
         if method == "GET":
-            return _search(request, session, res_type)
+            return _search(request, session, ctx, res_type)
         if method == "POST":
-            return _create(request, session, res_type)
+            return _create(request, session, ctx, res_type)
         if method == "PUT":
-            return _conditional_update(request, session, res_type)
+            return _conditional_update(request, session, ctx, res_type)
         if method == "DELETE":
-            return _conditional_delete(request, session, res_type)
+            return _conditional_delete(request, session, ctx, res_type)
         if method == "PATCH":
-            return _conditional_patch(request, session, res_type)
+            return _conditional_patch(request, session, ctx, res_type)
         raise MethodNotAllowed(f"{method} is not supported on {res_type}")
     if segments[1] == "_search" and len(segments) == 2 and method == "POST":
-        return _search(request, session, res_type)
+        return _search(request, session, ctx, res_type)
     if segments[1] == "_history" and len(segments) == 2 and method == "GET":
-        return _history(request, session, res_type, None)
+        return _history(request, session, ctx, res_type, None)
     if segments[1].startswith("$"):
-        return _operation(request, session, res_type, None, segments[1])
+        return _operation(request, session, ctx, res_type, None, segments[1])
     res_id = segments[1]
     check_resource_id(res_id)
     if len(segments) == 2:
         if method == "GET":
-            return _read(request, session, res_type, res_id)
+            return _read(request, session, ctx, res_type, res_id)
         if method == "PUT":
-            return _update(request, session, res_type, res_id)
+            return _update(request, session, ctx, res_type, res_id)
         if method == "DELETE":
-            return _delete(request, session, res_type, res_id)
+            return _delete(request, session, ctx, res_type, res_id)
         if method == "PATCH":
-            return _patch(request, session, res_type, res_id)
+            return _patch(request, session, ctx, res_type, res_id)
         raise MethodNotAllowed(f"{method} is not supported on {res_type}/{res_id}")
     if segments[2] == "_history" and method == "GET":
         if len(segments) == 3:
-            return _history(request, session, res_type, res_id)
+            return _history(request, session, ctx, res_type, res_id)
         if len(segments) == 4:
             if not segments[3].isdigit():
                 raise NotFound(f"Unknown version '{segments[3]}' of {res_type}/{res_id}")
+            policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
             stored = session.vread(res_type, res_id, int(segments[3]))
             return FhirResponse.of_resource(200, stored, request.base_url, None)
     if segments[2].startswith("$") and len(segments) == 3:
-        return _operation(request, session, res_type, res_id, segments[2])
+        return _operation(request, session, ctx, res_type, res_id, segments[2])
     raise NotFound(f"Unknown FHIR path '{request.path}'")
 
 
-def _read(request: FhirRequest, session: StoreSession, res_type: str, res_id: str) -> FhirResponse:
+def _read(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str, res_id: str
+) -> FhirResponse:
+    policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
     stored = session.read(res_type, res_id)
     if_none_match = request.header("if-none-match")
     if if_none_match and if_none_match.strip() == stored.etag:
@@ -265,11 +274,12 @@ def _apply_elements(request: FhirRequest, response: FhirResponse) -> FhirRespons
     return response
 
 
-def _create(request: FhirRequest, session: StoreSession, res_type: str) -> FhirResponse:
+def _create(request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str) -> FhirResponse:
     resource = _body_resource(request, res_type)
     if_none_exist = request.header("if-none-exist")
     if if_none_exist:
-        matches = search.match_conditional(session, res_type, if_none_exist)
+        restriction = policy.search_restriction(ctx, res_type)
+        matches = search.match_conditional(session, res_type, if_none_exist, restriction)
         if len(matches) == 1:
             stored = matches[0]
             return FhirResponse.of_resource(200, stored, request.base_url, request.header("prefer"))
@@ -278,31 +288,42 @@ def _create(request: FhirRequest, session: StoreSession, res_type: str) -> FhirR
                 f"If-None-Exist '{if_none_exist}' matches {len(matches)} {res_type} resources"
             )
     resource.pop("id", None)  # the server assigns ids on create
+    policy.check_new_content(session, ctx, resource)
     stored = session.create(resource)
     return FhirResponse.of_resource(201, stored, request.base_url, request.header("prefer"))
 
 
-def _update(request: FhirRequest, session: StoreSession, res_type: str, res_id: str) -> FhirResponse:
+def _update(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str, res_id: str
+) -> FhirResponse:
     resource = _body_resource(request, res_type)
     if "id" not in resource:
         raise InvalidResource("An update must carry the resource id in its body", expression=f"{res_type}.id")
+    _check_replaceable(session, ctx, res_type, res_id)
+    policy.check_new_content(session, ctx, resource)
     stored, created = session.update(resource, res_id, if_match=_parse_if_match(request.header("if-match")))
     return FhirResponse.of_resource(
         201 if created else 200, stored, request.base_url, request.header("prefer")
     )
 
 
-def _delete(request: FhirRequest, session: StoreSession, res_type: str, res_id: str) -> FhirResponse:
+def _delete(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str, res_id: str
+) -> FhirResponse:
+    _check_replaceable(session, ctx, res_type, res_id)
     session.delete(res_type, res_id, if_match=_parse_if_match(request.header("if-match")))
     return FhirResponse(204)
 
 
-def _patch(request: FhirRequest, session: StoreSession, res_type: str, res_id: str) -> FhirResponse:
+def _patch(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str, res_id: str
+) -> FhirResponse:
     content_type = (request.header("content-type") or "").split(";")[0].strip()
     if content_type != "application/json-patch+json":
         raise InvalidRequest(
             f"Unsupported patch format '{content_type}': send a JSON Patch (application/json-patch+json)"
         )
+    policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
     current = session.read(res_type, res_id)
     if_match = _parse_if_match(request.header("if-match"))
     if if_match is not None and if_match != current.version:
@@ -313,25 +334,35 @@ def _patch(request: FhirRequest, session: StoreSession, res_type: str, res_id: s
     patched = json_patch.apply(current.json(), request.json())
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise InvalidResource("A patch may not change the resourceType or the id")
+    policy.check_new_content(session, ctx, patched)
     stored, _ = session.update(patched, res_id, if_match=current.version)
     return FhirResponse.of_resource(200, stored, request.base_url, request.header("prefer"))
 
 
+def _check_replaceable(session: StoreSession, ctx: RequestContext, res_type: str, res_id: str) -> None:
+    """An existing resource may only be replaced or deleted by someone who may see it."""
+    current = session.current(res_type, res_id)
+    if current is not None:
+        policy.check_resource(session, ctx, res_type, current.pk)
+
+
 def _single_match(
-    session: StoreSession, res_type: str, request: FhirRequest, what: str
+    session: StoreSession, ctx: RequestContext, res_type: str, request: FhirRequest, what: str
 ) -> StoredResource | None:
     if not request.params:
         raise InvalidRequest(f"A conditional {what} needs search parameters")
     query = "&".join(f"{k}={v}" for k, v in request.params)
-    matches = search.match_conditional(session, res_type, query)
+    matches = search.match_conditional(session, res_type, query, policy.search_restriction(ctx, res_type))
     if len(matches) > 1:
         raise PreconditionFailed(f"The conditional {what} criteria match {len(matches)} {res_type} resources")
     return matches[0] if matches else None
 
 
-def _conditional_update(request: FhirRequest, session: StoreSession, res_type: str) -> FhirResponse:
+def _conditional_update(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str
+) -> FhirResponse:
     resource = _body_resource(request, res_type)
-    match = _single_match(session, res_type, request, "update")
+    match = _single_match(session, ctx, res_type, request, "update")
     if match is None:
         res_id = resource.get("id")
         if res_id is not None:
@@ -341,8 +372,10 @@ def _conditional_update(request: FhirRequest, session: StoreSession, res_type: s
                 raise Conflict(
                     f"{res_type}/{res_id} exists but does not match the conditional update criteria"
                 )
+            policy.check_new_content(session, ctx, resource)
             stored, _ = session.update(resource, res_id)
         else:
+            policy.check_new_content(session, ctx, resource)
             stored = session.create(resource)
         return FhirResponse.of_resource(201, stored, request.base_url, request.header("prefer"))
     if "id" in resource and resource["id"] != match.res_id:
@@ -351,25 +384,30 @@ def _conditional_update(request: FhirRequest, session: StoreSession, res_type: s
             expression=f"{res_type}.id",
         )
     resource["id"] = match.res_id
+    policy.check_new_content(session, ctx, resource)
     stored, _ = session.update(resource, match.res_id, if_match=_parse_if_match(request.header("if-match")))
     return FhirResponse.of_resource(200, stored, request.base_url, request.header("prefer"))
 
 
-def _conditional_delete(request: FhirRequest, session: StoreSession, res_type: str) -> FhirResponse:
-    match = _single_match(session, res_type, request, "delete")
+def _conditional_delete(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str
+) -> FhirResponse:
+    match = _single_match(session, ctx, res_type, request, "delete")
     if match is not None:
         session.delete(res_type, match.res_id)
     return FhirResponse(204)
 
 
-def _conditional_patch(request: FhirRequest, session: StoreSession, res_type: str) -> FhirResponse:
-    match = _single_match(session, res_type, request, "patch")
+def _conditional_patch(
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str
+) -> FhirResponse:
+    match = _single_match(session, ctx, res_type, request, "patch")
     if match is None:
         raise NotFound(f"No {res_type} matches the conditional patch criteria")
-    return _patch(request, session, res_type, match.res_id)
+    return _patch(request, session, ctx, res_type, match.res_id)
 
 
-def _search(request: FhirRequest, session: StoreSession, res_type: str) -> FhirResponse:
+def _search(request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str) -> FhirResponse:
     params = list(request.params)
     if request.method.upper() == "POST":
         content_type = (request.header("content-type") or "").split(";")[0].strip()
@@ -377,22 +415,35 @@ def _search(request: FhirRequest, session: StoreSession, res_type: str) -> FhirR
             raise InvalidRequest("POST _search expects an application/x-www-form-urlencoded body")
         params += parse_qsl(request.body.decode(), keep_blank_values=True)
     strict = "handling=strict" in (request.header("prefer") or "").replace(" ", "")
-    bundle = search.search_bundle(session, res_type, params, request.base_url, strict=strict)
+    bundle = search.search_bundle(
+        session,
+        res_type,
+        params,
+        request.base_url,
+        strict=strict,
+        restriction=policy.search_restriction(ctx, res_type),
+        visible=lambda pks: policy.restrict_pks(session, ctx, pks),
+    )
     return FhirResponse.of_json(200, bundle)
 
 
 def _history(
-    request: FhirRequest, session: StoreSession, res_type: str | None, res_id: str | None
+    request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
     from socle.fhir.history import history_bundle
 
-    if res_type is not None and res_id is not None and session.current(res_type, res_id) is None:
-        raise NotFound(f"{res_type}/{res_id} is not known")
+    if res_type is not None and res_id is not None:
+        policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
     return FhirResponse.of_json(200, history_bundle(session, request, res_type, res_id))
 
 
 def _operation(
-    request: FhirRequest, session: StoreSession, res_type: str, res_id: str | None, name: str
+    request: FhirRequest,
+    session: StoreSession,
+    ctx: RequestContext,
+    res_type: str,
+    res_id: str | None,
+    name: str,
 ) -> FhirResponse:
     if (
         name == "$everything"
@@ -402,5 +453,6 @@ def _operation(
     ):
         from socle.fhir.everything import patient_everything
 
+        policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
         return FhirResponse.of_json(200, patient_everything(session, request, res_id))
     raise NotFound(f"Unknown operation '{name}' on {res_type}" + (f"/{res_id}" if res_id else ""))

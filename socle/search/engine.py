@@ -13,6 +13,7 @@ when resources are created or deleted meanwhile. Sorted results page by offset w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -696,9 +697,14 @@ def search_bundle(
     strict: bool = False,
     default_count: int = 20,
     max_count: int = 1000,
+    restriction: ColumnElement[bool] | None = None,
+    visible: Callable[[list[int]], list[int]] | None = None,
 ) -> dict[str, Any]:
+    """Run a search; `restriction` (the actor's reach) joins every criterion, `visible` filters includes."""
     planner = SearchPlanner(base_url, strict=strict)
     plan = planner.plan(res_type, params, default_count=default_count, max_count=max_count)
+    if restriction is not None:
+        plan.conditions.append(restriction)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if plan.summary == "count":
         bundle["total"] = count_matches(session, plan)
@@ -730,6 +736,9 @@ def search_bundle(
         if stored is not None and stored.data is not None:
             entries.append(_entry(base_url, stored, "match", plan))
     included = _includes(session, planner, plan, [matched[pk] for pk in pks if pk in matched])
+    if visible is not None and included:
+        allowed = set(visible([stored.pk for stored in included]))
+        included = [stored for stored in included if stored.pk in allowed]
     entries += [_entry(base_url, stored, "include", plan) for stored in included]
     if plan.warnings:
         outcome = {
@@ -874,7 +883,9 @@ def _reverse(
 # -- conditional interactions ----------------------------------------------------------------------
 
 
-def match_conditional(session: StoreSession, res_type: str, query: str) -> list[StoredResource]:
+def match_conditional(
+    session: StoreSession, res_type: str, query: str, restriction: ColumnElement[bool] | None = None
+) -> list[StoredResource]:
     """Resources matching the criteria of a conditional create/update/delete (at most 2 fetched)."""
     if query.startswith(res_type + "?"):
         query = query[len(res_type) + 1 :]
@@ -888,6 +899,8 @@ def match_conditional(session: StoreSession, res_type: str, query: str) -> list[
     )
     if not plan.conditions:
         raise PreconditionFailed(f"Conditional criteria '{query}' select nothing usable")
+    if restriction is not None:
+        plan.conditions.append(restriction)
     pks, _ = search_pks(session, plan)
     found = session.fetch_current(pks)
     return [found[pk] for pk in pks if pk in found]

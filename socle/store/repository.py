@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from socle.clock import fhir_instant, to_micros, utc_now
 from socle.errors import Conflict, Gone, InvalidResource, Issue, NotFound, PreconditionFailed
-from socle.fhir.definitions import resource_types
+from socle.fhir.definitions import compartment_parameters, resource_types
 from socle.search.rows import (
     CompositeRow,
     DateRow,
@@ -165,6 +165,9 @@ class StoreSession:
         self._next_pk: int | None = None
         # Every resource this session read or wrote: the audit trail derives the patients touched.
         self.touched: set[int] = set()
+        # The patients whose compartment each resource written here lies in, known from its index
+        # rows: tracing a large transaction needs no query for them.
+        self.written_patients: dict[int, frozenset[str]] = {}
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -176,6 +179,13 @@ class StoreSession:
         self.touched.add(current.pk)
         if current.deleted:
             raise Gone(f"{res_type}/{res_id} was deleted")
+        return current
+
+    def read_any(self, res_type: str, res_id: str) -> StoredResource:
+        """The current version even if deleted (its key, for access checks); NotFound if never existed."""
+        current = self.current(res_type, res_id)
+        if current is None:
+            raise NotFound(f"{res_type}/{res_id} is not known")
         return current
 
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
@@ -441,7 +451,19 @@ class StoreSession:
         )
 
     def _index(self, pk: int, res_type: str, body: dict[str, Any]) -> None:
-        for row in self.store.index_rows(body):
+        rows = self.store.index_rows(body)
+        links = compartment_parameters("Patient").get(res_type, ())
+        patients = {body["id"]} if res_type == "Patient" else set()
+        patients.update(
+            row.target_id
+            for row in rows
+            if isinstance(row, ReferenceRow)
+            and row.target_type == "Patient"
+            and row.target_id
+            and row.param in links
+        )
+        self.written_patients[pk] = frozenset(patients)
+        for row in rows:
             table, values = _row_values(row)
             values.update(resource_pk=pk, res_type=res_type, param=row.param)
             self._pending.index.setdefault(table, []).append(values)
