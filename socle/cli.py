@@ -126,6 +126,8 @@ def load(
                 for failure in failures:
                     reasons[f"{where}: {failure}"] += 1
             progress.advance(task)
+    if loaded:
+        store.analyze()
     console.print(f"{loaded} ressources chargées, {rejected} rejetées")
     for reason, count in reasons.most_common(20):
         console.print(f"  - {reason}" + (f" (x{count})" if count > 1 else ""))

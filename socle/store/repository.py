@@ -514,6 +514,12 @@ class FhirStore:
 
     PK_BLOCK = 256
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load (a never-analysed store gets scanned)."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("ANALYZE" if not is_sqlite(self.engine) else "PRAGMA optimize")
+
     def allocate_pk(self, connection: Connection) -> int:
         """A fresh resource key from a block drawn from the PostgreSQL sequence.
 

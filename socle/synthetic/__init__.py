@@ -241,4 +241,5 @@ def seed_store(store: FhirStore, *, people: int, base_url: str, seed: int = 1) -
     for bundle in patient_bundles(people, seed=seed):
         result = process_bundle(store, bundle, base_url, "return=minimal", operator)
         created += len(result["entry"])
+    store.analyze()
     return created
