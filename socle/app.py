@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from socle import __version__
-from socle.auth.context import RequestContext
+from socle.auth.api import require_request_context
+from socle.auth.api import router as auth_router
+from socle.auth.context import PurposeOfUse, RequestContext
 from socle.config import Settings, get_settings
+from socle.errors import Forbidden, InvalidRequest
 from socle.fhir.api import router as fhir_router
+from socle.identity.insi_api import insi_router
 from socle.store.engine import create_store_engine, migrate
 from socle.store.repository import FhirStore
 
+PURPOSES: dict[str, PurposeOfUse] = {
+    "normal": "normal",
+    "bris-de-glace": "bris-de-glace",
+    "regulation": "regulation",
+}
 
-def anonymous_context(request: Request) -> RequestContext:
-    """Until bearer tokens are required: an anonymous actor, still traced with its address."""
-    return RequestContext(
-        actor_type="anonymous",
-        actor_id="anonymous",
-        display="anonyme",
-        source_ip=request.client.host if request.client else None,
-    )
+
+def bearer_context(request: Request) -> RequestContext:
+    """The context of a FHIR request: its verified bearer token, plus a declared purpose of use.
+
+    A professional declares an emergency access with `X-Purpose-Of-Use: bris-de-glace` (or
+    `regulation`) and the reason in `X-Purpose-Reason`; the policy requires the reason and the
+    trail records both.
+    """
+    ctx = require_request_context(request)
+    declared = request.headers.get("x-purpose-of-use", "normal")
+    purpose = PURPOSES.get(declared)
+    if purpose is None:
+        raise InvalidRequest(f"X-Purpose-Of-Use inconnu : '{declared}' (attendu : {', '.join(PURPOSES)})")
+    if purpose != "normal" and ctx.actor_type != "practitioner":
+        raise Forbidden("Seul un professionnel de santé peut déclarer un accès en urgence")
+    reason = request.headers.get("x-purpose-reason")
+    return replace(ctx, purpose_of_use=purpose, purpose_reason=reason)
 
 
 def create_app(
@@ -38,7 +57,9 @@ def create_app(
     app = FastAPI(title="Socle", version=__version__, docs_url="/api/docs", redoc_url=None)
     app.state.settings = settings
     app.state.store = store
-    app.state.authenticate = authenticate or anonymous_context
+    app.state.authenticate = authenticate or bearer_context
+    app.include_router(auth_router)  # first: the FHIR catch-all would swallow /fhir/.well-known/
+    app.include_router(insi_router)
     app.include_router(fhir_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -67,6 +67,10 @@ def demo(
         console.print(f"Données de démonstration : {created} ressources créées.")
     else:
         console.print("Données de démonstration déjà présentes.")
+    from socle.auth.demo import demo_summary, seed_demo_accounts
+
+    accounts = seed_demo_accounts(store, store.engine, f"http://{host}:{port}")
+    console.print(demo_summary(accounts))
     serve(host=host, port=port)
 
 
@@ -135,8 +139,11 @@ def load(
         raise typer.Exit(1)
 
 
-from socle.directory.cli import directory_app  # noqa: E402  (sub-apps are mounted after the root app)
+from socle.auth.cli import rotate_keys, token  # noqa: E402  (commands mounted after the root app)
+from socle.directory.cli import directory_app  # noqa: E402
 
+app.command()(token)
+app.command("rotate-keys")(rotate_keys)
 app.add_typer(directory_app, name="directory")
 
 audit_app = typer.Typer(help="Journal d'audit : vérification de la chaîne.", no_args_is_help=True)

@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from socle.app import create_app
+from socle.auth import schema as auth_schema
 from socle.auth.context import RequestContext
 from socle.config import Settings
+from socle.identity.insi import REGISTRY_TABLES
 from socle.store.engine import create_store_engine, migrate, normalize_url
 from socle.store.repository import FhirStore
 from socle.store.schema import metadata
@@ -54,7 +56,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
         return
     engine = request.getfixturevalue("postgres_engine")
-    tables = ", ".join(t.name for t in metadata.sorted_tables)
+    every_table = [*metadata.sorted_tables, *auth_schema.metadata.sorted_tables, *REGISTRY_TABLES]
+    tables = ", ".join(t.name for t in every_table)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
     yield engine

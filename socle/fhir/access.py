@@ -3,8 +3,9 @@
 `perform()` is the single entry for the REST adapter, bundle entries and the CLI: it opens the
 session, runs `handle()`, and writes the AuditEvent of the interaction in the same transaction for
 writes. A read runs in a read-only session (SQLite readers must not queue behind the writer) and its
-trace is written right after, before the response leaves: if the trace cannot be written, the data
-is not returned. A failure is traced in a session of its own, after the failed one rolled back.
+trace is committed right after by the store's group-commit writer, before the response leaves: if
+the trace cannot be written, the data is not returned. A failure is traced the same way, after the
+failed transaction rolled back.
 The capability statement is not patient data and is not traced.
 """
 
@@ -39,8 +40,7 @@ def perform(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> Fhir
             if not readonly:
                 record(session, ctx, trace)
         if readonly:
-            with store.session() as session:
-                record(session, ctx, trace)
+            store.audit_writer.write(ctx, trace)
         return response
     except SocleError as error:
         trace_failure(store, ctx, interaction, error.status, error.message, query_of(request))
@@ -88,8 +88,7 @@ def trace_failure(
         query=query,
         description=description[:500],
     )
-    with store.session() as session:
-        record(session, ctx, trace)
+    store.audit_writer.write(ctx, trace)
 
 
 def query_of(request: FhirRequest) -> str | None:

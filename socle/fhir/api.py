@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from socle.auth.context import RequestContext
 from socle.errors import Issue, NotAcceptable, SocleError, UnsupportedMediaType, operation_outcome
-from socle.fhir.access import perform
-from socle.fhir.interactions import FHIR_JSON, FhirRequest, FhirResponse
+from socle.fhir.access import perform, query_of, trace_failure
+from socle.fhir.interactions import FHIR_JSON, FhirRequest, FhirResponse, classify
 from socle.store.repository import FhirStore
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
             body=body,
             base_url=base_url,
         )
-        ctx = request_context(request)
+        ctx = await run_in_threadpool(_authenticated, request, store, fhir_request)
         response = await run_in_threadpool(_dispatch, store, fhir_request, ctx)
     except SocleError as error:
         return _error(error)
@@ -93,7 +93,20 @@ def _dispatch(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> Fh
     return perform(store, request, ctx)
 
 
-def request_context(request: Request) -> RequestContext:
-    """Who is asking: the application's authenticator turns the HTTP request into a context."""
+def _authenticated(request: Request, store: FhirStore, fhir_request: FhirRequest) -> RequestContext:
+    """Who is asking, from the app's authenticator; a refused authentication is itself traced."""
+    source_ip = request.client.host if request.client else None
+    if fhir_request.path.strip("/") == "metadata":
+        return RequestContext(
+            actor_type="anonymous", actor_id="anonymous", display="anonyme", source_ip=source_ip
+        )
     authenticate: Callable[[Request], RequestContext] = request.app.state.authenticate
-    return authenticate(request)
+    try:
+        return authenticate(request)
+    except SocleError as error:
+        anonymous = RequestContext(
+            actor_type="anonymous", actor_id="anonymous", display="anonyme", source_ip=source_ip
+        )
+        interaction = classify(fhir_request.method, fhir_request.path)
+        trace_failure(store, anonymous, interaction, error.status, error.message, query_of(fhir_request))
+        raise

@@ -7,7 +7,10 @@ Layers, each in its own module:
 - `record`: what an identity record is (`IdentityRecord`, `InsMatricule`, `InsiResult`);
 - `rules`: the RNIV status machine, driven by the table in `data/rniv.json` (pure);
 - `fhir`: IdentityRecord <-> FR Core Patient INS, and the exchange form that hides the INS;
-- `queries` / `actions`: reads and `do_*` writes through a `StoreSession`.
+- `queries` / `actions`: reads and `do_*` writes through a `StoreSession`;
+- `insi` / `insi_api`: the simulated INSi teleservice (its own reference registry tables, searches by
+  Carte Vitale or traits, verification) and its HTTP routes under `/insi`;
+- `vigilance`: potential duplicates among the stored Patients, and merging two identities.
 
-The INSi teleservice itself (the reference registry) is not here: `actions` receives its answers.
+`actions` does not call the teleservice: it receives its answers (`insi.do_qualify_with_insi` asks).
 """

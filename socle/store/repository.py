@@ -511,6 +511,18 @@ class FhirStore:
         self._indexer = indexer
         self._pk_lock = threading.Lock()
         self._pk_block: list[int] = []
+        self._audit_writer: Any = None
+
+    @property
+    def audit_writer(self) -> Any:
+        """The group-commit writer of read and failure traces (`socle.audit.writer.AuditWriter`)."""
+        if self._audit_writer is None:
+            from socle.audit.writer import AuditWriter
+
+            with self._pk_lock:
+                if self._audit_writer is None:
+                    self._audit_writer = AuditWriter(self)
+        return self._audit_writer
 
     PK_BLOCK = 256
 

@@ -1,0 +1,90 @@
+"""Group commit for the traces of reads and failures.
+
+A read has nothing to commit but its trace; one write transaction (and one fsync, under the chain
+lock) per read capped read throughput at the disk's commit rate. Instead each read hands its trace
+to this writer and waits: a single thread gathers the traces that arrive within a few milliseconds,
+writes them in one transaction, and only then releases the waiting requests. The guarantee is
+unchanged (no data leaves without its durable trace; if the trace cannot be written the request
+fails), the cost is shared by every request of the batch.
+
+Writes (create, update, delete, transactions) keep their trace in their own transaction.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+from socle.audit.trail import AccessTrace, record
+from socle.auth.context import RequestContext
+
+if TYPE_CHECKING:
+    from socle.store.repository import FhirStore
+
+_Item = tuple[RequestContext, AccessTrace, "Future[None]"]
+
+
+class AuditWriter:
+    """One per store; thread-safe. `write()` returns once the trace is committed."""
+
+    def __init__(
+        self, store: FhirStore, *, linger: float = 0.002, max_batch: int = 500, idle_exit: float = 5.0
+    ) -> None:
+        self.store = store
+        self.linger = linger
+        self.idle_exit = idle_exit
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def write(self, ctx: RequestContext, trace: AccessTrace, *, timeout: float = 30.0) -> None:
+        done: Future[None] = Future()
+        self._queue.put((ctx, trace, done))
+        self._ensure_running()
+        done.result(timeout=timeout)
+
+    def _ensure_running(self) -> None:
+        # Under the lock: the thread only stops while holding it, after seeing an empty queue, so an
+        # item put before this call is either seen by the running thread or by a new one.
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="socle-audit-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self.idle_exit)
+            except queue.Empty:
+                with self._start_lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            batch = [first]
+            deadline = time.monotonic() + self.linger
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Item]) -> None:
+        try:
+            with self.store.session() as session:
+                for ctx, trace, _ in batch:
+                    record(session, ctx, trace)
+        except BaseException as exc:  # every waiting request fails with the reason
+            for _, _, done in batch:
+                done.set_exception(exc)
+            return
+        for _, _, done in batch:
+            done.set_result(None)

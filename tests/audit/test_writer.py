@@ -1,0 +1,54 @@
+"""The group-commit writer: concurrent reads share a transaction, each still waits for its trace."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from socle.audit.trail import AccessTrace, chain_length, verify_chain
+from socle.audit.writer import AuditWriter
+from socle.auth.context import RequestContext
+from socle.store.repository import FhirStore
+
+ACTOR = RequestContext(
+    actor_type="system", actor_id="Client/t", display="t", scopes=frozenset({"system/*.*"})
+)
+
+
+def test_concurrent_traces_are_all_written_and_chained(store: FhirStore) -> None:
+    writer = AuditWriter(store, linger=0.01)
+    threads = [
+        threading.Thread(target=writer.write, args=(ACTOR, AccessTrace("read", 200, resource=f"Patient/{i}")))
+        for i in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert chain_length(store.engine) == 20
+    assert verify_chain(store.engine).intact
+
+
+def test_a_trace_that_cannot_be_written_fails_the_request(
+    store: FhirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = AuditWriter(store)
+
+    def broken(_resource: object) -> list[object]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "index_rows", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        writer.write(ACTOR, AccessTrace("read", 200))
+    assert chain_length(store.engine) == 0
+
+
+def test_the_idle_writer_stops_and_restarts_on_demand(store: FhirStore) -> None:
+    writer = AuditWriter(store, idle_exit=0.05)
+    writer.write(ACTOR, AccessTrace("read", 200))
+    thread = writer._thread
+    assert thread is not None
+    thread.join(timeout=5)
+    writer.write(ACTOR, AccessTrace("read", 200))
+    assert chain_length(store.engine) == 2
