@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from socle.app import create_app
+from socle.audit.trail import chain_length
 from socle.auth import schema as auth_schema
 from socle.auth.context import RequestContext
 from socle.config import Settings
@@ -77,16 +80,70 @@ SYSTEM_TESTER = RequestContext(
 )
 
 
-def app_client(store: FhirStore, ctx: RequestContext) -> TestClient:
-    """A client of an app whose every request is made by `ctx` (authentication is tested on its own)."""
-    settings = Settings(base_url="http://testserver")
-    return TestClient(create_app(settings, store, authenticate=lambda _request: ctx))
+class InteractionCounter:
+    """How many FHIR interactions the test's clients made: each must leave exactly one AuditEvent.
+
+    The capability statement is not patient data (untraced); a batch is one interaction per entry,
+    a transaction (or a refused bundle) one in all.
+    """
+
+    def __init__(self) -> None:
+        self.expected = 0
+
+    def count(self, method: str, url: str, json: Any, status: int) -> None:
+        path = urlsplit(str(url)).path.rstrip("/")
+        if not path.startswith("/fhir") or path.endswith("/metadata") or "/.well-known/" in path:
+            return
+        is_batch = (
+            isinstance(json, dict) and json.get("type") == "batch" and isinstance(json.get("entry"), list)
+        )
+        if method.upper() == "POST" and path == "/fhir" and is_batch and status == 200:
+            self.expected += len(json["entry"])
+        else:
+            self.expected += 1
+
+
+class CountingClient(TestClient):
+    """A TestClient that tells the counter about every FHIR interaction it makes."""
+
+    def __init__(self, app: Any, counter: InteractionCounter, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.counter = counter
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        response = super().request(method, url, **kwargs)
+        self.counter.count(method, url, kwargs.get("json"), response.status_code)
+        return response
 
 
 @pytest.fixture
-def client(store: FhirStore) -> Iterator[TestClient]:
+def interactions(request: pytest.FixtureRequest, engine: Engine) -> Iterator[InteractionCounter]:
+    """After each test: the audit trail holds exactly one AuditEvent per FHIR interaction made.
+
+    Tests that tamper with the trail on purpose are marked `audit_tampering`.
+    """
+    counter = InteractionCounter()
+    yield counter
+    if request.node.get_closest_marker("audit_tampering") is None:
+        traced = chain_length(engine)
+        assert traced == counter.expected, f"{counter.expected} FHIR interactions but {traced} AuditEvents"
+
+
+def app_client(
+    store: FhirStore, ctx: RequestContext, counter: InteractionCounter | None = None
+) -> TestClient:
+    """A client of an app whose every request is made by `ctx` (authentication is tested on its own)."""
+    settings = Settings(base_url="http://testserver")
+    app = create_app(settings, store, authenticate=lambda _request: ctx)
+    if counter is None:
+        return TestClient(app)
+    return CountingClient(app, counter)
+
+
+@pytest.fixture
+def client(store: FhirStore, interactions: InteractionCounter) -> Iterator[TestClient]:
     """A hospital-software system client holding system/*.*."""
-    with app_client(store, SYSTEM_TESTER) as test_client:
+    with app_client(store, SYSTEM_TESTER, interactions) as test_client:
         yield test_client
 
 

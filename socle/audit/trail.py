@@ -13,6 +13,7 @@ transaction-scoped lock (PostgreSQL advisory lock; SQLite's write lock) so links
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -108,9 +109,13 @@ def build_event(ctx: RequestContext, trace: AccessTrace, recorded: str) -> dict[
         "source": {"site": "Socle", "observer": {"display": "Socle"}},
     }
     if trace.status >= 400 or trace.description:
-        event["outcomeDesc"] = trace.description or f"HTTP {trace.status}"
+        event["outcomeDesc"] = (trace.description or f"HTTP {trace.status}")[:1000]
+        if trace.resource and not _valid_reference(trace.resource):
+            event["outcomeDesc"] += f" (cible : {trace.resource[:200]})"
     entities: list[dict[str, Any]] = []
     for patient in trace.patients:
+        if not _VALID_ID.fullmatch(patient):
+            continue  # a refused request may name an impossible id: it stays in outcomeDesc
         entities.append(
             {
                 "what": {"reference": f"Patient/{patient}"},
@@ -118,7 +123,7 @@ def build_event(ctx: RequestContext, trace: AccessTrace, recorded: str) -> dict[
                 "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"},
             }
         )
-    if trace.resource and not trace.resource.startswith("Patient/"):
+    if trace.resource and not trace.resource.startswith("Patient/") and _valid_reference(trace.resource):
         entities.append(
             {
                 "what": {"reference": trace.resource},
@@ -137,6 +142,14 @@ def build_event(ctx: RequestContext, trace: AccessTrace, recorded: str) -> dict[
     if entities:
         event["entity"] = entities
     return event
+
+
+_VALID_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _valid_reference(reference: str) -> bool:
+    res_type, _, res_id = reference.partition("/")
+    return res_type.isalpha() and bool(_VALID_ID.fullmatch(res_id))
 
 
 def record(session: StoreSession, ctx: RequestContext, trace: AccessTrace) -> str:

@@ -27,7 +27,12 @@ def perform(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> Fhir
     if interaction.code == "transaction":
         from socle.fhir.bundles import process_bundle
 
-        bundle = process_bundle(store, request.json(), request.base_url, request.header("prefer"), ctx)
+        try:
+            posted = request.json()
+        except SocleError as error:
+            trace_failure(store, ctx, interaction, error.status, error.message, None)
+            raise
+        bundle = process_bundle(store, posted, request.base_url, request.header("prefer"), ctx)
         return FhirResponse.of_json(200, bundle)
     if interaction.code in UNTRACED:
         with store.session(readonly=True) as session:

@@ -64,7 +64,6 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
     pretty = request.query_params.get("_pretty") == "true"
     body = await request.body()
     try:
-        _check_format(request)
         fhir_request = FhirRequest(
             method="GET" if request.method == "HEAD" else request.method,
             path=path,
@@ -74,6 +73,15 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
             base_url=base_url,
         )
         ctx = await run_in_threadpool(_authenticated, request, store, fhir_request)
+        try:
+            _check_format(request)
+        except SocleError as error:
+            interaction = classify(fhir_request.method, fhir_request.path)
+            query = query_of(fhir_request)
+            await run_in_threadpool(
+                trace_failure, store, ctx, interaction, error.status, error.message, query
+            )
+            raise
         response = await run_in_threadpool(_dispatch, store, fhir_request, ctx)
     except SocleError as error:
         return _error(error)

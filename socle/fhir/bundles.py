@@ -66,11 +66,20 @@ def _check_entries(bundle: Any, expected: str) -> list[dict[str, Any]]:
 def process_bundle(
     store: FhirStore, bundle: Any, base_url: str, prefer: str | None, ctx: RequestContext
 ) -> dict[str, Any]:
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise InvalidResource("POST to the FHIR base expects a Bundle of type transaction or batch")
-    kind = bundle.get("type")
+    kind = bundle.get("type") if isinstance(bundle, dict) else None
+    try:
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            raise InvalidResource("POST to the FHIR base expects a Bundle of type transaction or batch")
+        if kind not in ("transaction", "batch"):
+            raise InvalidResource(
+                f"Bundle type '{kind}' cannot be processed here: expected transaction or batch"
+            )
+        entries = _check_entries(bundle, str(kind))
+    except SocleError as error:  # a refused bundle is a refused interaction: traced like any other
+        interaction = Interaction("batch" if kind == "batch" else "transaction")
+        trace_failure(store, ctx, interaction, error.status, error.message, None)
+        raise
     if kind == "transaction":
-        entries = _check_entries(bundle, "transaction")
         try:
             with store.session() as session:
                 responses = _transaction(session, entries, base_url, prefer, ctx)
@@ -82,11 +91,8 @@ def process_bundle(
             trace_failure(store, ctx, Interaction("transaction"), 500, "internal error", None)
             raise
         return _response_bundle("transaction-response", responses, base_url)
-    if kind == "batch":
-        entries = _check_entries(bundle, "batch")
-        responses = [_batch_entry(store, e, base_url, prefer, ctx) for e in entries]
-        return _response_bundle("batch-response", responses, base_url)
-    raise InvalidResource(f"Bundle type '{kind}' cannot be processed here: expected transaction or batch")
+    responses = [_batch_entry(store, e, base_url, prefer, ctx) for e in entries]
+    return _response_bundle("batch-response", responses, base_url)
 
 
 def _request_of(entry: dict[str, Any], base_url: str, prefer: str | None) -> FhirRequest:

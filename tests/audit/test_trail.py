@@ -99,6 +99,7 @@ def test_an_intact_chain_verifies(client: TestClient, engine: Engine) -> None:
     assert report.intact and report.entries == 5
 
 
+@pytest.mark.audit_tampering
 def test_a_modified_event_breaks_the_chain_at_its_link(client: TestClient, engine: Engine) -> None:
     _fill(client, 5)
     chain, version = schema.audit_chain, schema.resource_version
@@ -119,6 +120,7 @@ def test_a_modified_event_breaks_the_chain_at_its_link(client: TestClient, engin
     assert report.reason is not None and "altéré" in report.reason
 
 
+@pytest.mark.audit_tampering
 def test_a_deleted_link_and_reordered_links_are_detected(client: TestClient, engine: Engine) -> None:
     _fill(client, 5)
     chain = schema.audit_chain
@@ -143,6 +145,7 @@ def cli(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     get_settings.cache_clear()
 
 
+@pytest.mark.audit_tampering
 def test_audit_verify_command(client: TestClient, engine: Engine, cli: CliRunner) -> None:
     _fill(client, 3)
     ok = cli.invoke(app, ["audit", "verify"])

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from socle.auth.context import RequestContext
 from socle.store.repository import FhirStore
-from tests.conftest import app_client
+from tests.conftest import InteractionCounter, app_client
 from tests.factories import observation, patient
 
 
@@ -60,11 +60,11 @@ def world(client: TestClient) -> dict[str, str]:
 
 
 @pytest.fixture
-def as_actor(store: FhirStore) -> Iterator[Any]:
+def as_actor(store: FhirStore, interactions: InteractionCounter) -> Iterator[Any]:
     opened: list[TestClient] = []
 
     def make(ctx: RequestContext) -> TestClient:
-        test_client = app_client(store, ctx)
+        test_client = app_client(store, ctx, interactions)
         opened.append(test_client)
         return test_client
 
@@ -80,9 +80,11 @@ def found_ids(response: Any) -> list[str]:
     )
 
 
-def test_an_anonymous_request_is_401(store: FhirStore, world: dict[str, str]) -> None:
+def test_an_anonymous_request_is_401(
+    store: FhirStore, world: dict[str, str], interactions: InteractionCounter
+) -> None:
     anonymous = RequestContext(actor_type="anonymous", actor_id="anonymous", display="anonyme")
-    with app_client(store, anonymous) as test_client:
+    with app_client(store, anonymous, interactions) as test_client:
         response = test_client.get(f"/fhir/Patient/{world['alice']}")
         assert response.status_code == 401
         assert test_client.get("/fhir/metadata").status_code == 200
