@@ -64,6 +64,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from socle.auth.context import RequestContext
 from socle.errors import Conflict
 from socle.identity.actions import do_retrieve_from_insi
 from socle.identity.communes import commune
@@ -603,7 +604,7 @@ def insi_queries(traits: StrictTraits) -> list[TraitsQuery]:
 
 
 def do_qualify_with_insi(
-    session: StoreSession, engine: Engine, patient_id: str, *, on: date | None = None
+    session: StoreSession, ctx: RequestContext, engine: Engine, patient_id: str, *, on: date | None = None
 ) -> InsiQualification:
     """Look Patient/`patient_id` up in the registry by its strict traits and, on "00", record the INS
     and INS traits (PROV -> RECUP, VALI -> QUAL) with `do_retrieve_from_insi`.
@@ -620,7 +621,7 @@ def do_qualify_with_insi(
         if response.code != SEVERAL:
             break
     if response.code == FOUND:
-        record = do_retrieve_from_insi(session, patient_id, response.to_result(), on=on)
+        record = do_retrieve_from_insi(session, ctx, patient_id, response.to_result(), on=on)
     return InsiQualification(response, tuple(sent), record)
 
 

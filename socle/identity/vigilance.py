@@ -18,7 +18,7 @@ those that refer to the kept one afterwards.
     with store.session() as session:
         for candidate in find_potential_duplicates(session):
             print(candidate.patient_a, candidate.patient_b, candidate.score, candidate.reasons)
-        do_merge_identities(session, kept_id="a", merged_id="b", reason="doublon créé aux urgences")
+        do_merge_identities(session, ctx, kept_id="a", merged_id="b", reason="doublon créé aux urgences")
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from typing import Any
 
 from sqlalchemy import false, select
 
+from socle.auth import policy
+from socle.auth.context import RequestContext
 from socle.errors import Gone, InvalidRequest, NotFound, SocleError, Unprocessable
 from socle.fhir.fhirpath import split_reference
 from socle.identity.fhir import (
@@ -419,7 +421,9 @@ def _with_link(patient: dict[str, Any], link_type: str, other_id: str) -> dict[s
     return out
 
 
-def do_merge_identities(session: StoreSession, kept_id: str, merged_id: str, reason: str) -> MergeOutcome:
+def do_merge_identities(
+    session: StoreSession, ctx: RequestContext, kept_id: str, merged_id: str, reason: str
+) -> MergeOutcome:
     """Merge Patient/`merged_id` into Patient/`kept_id` (see the module docstring); MergeRefused for a
     patient merged into itself, an already merged patient, or two qualified identities whose INS
     differ. The caller's session is the transaction: any error leaves the store unchanged."""
@@ -427,6 +431,11 @@ def do_merge_identities(session: StoreSession, kept_id: str, merged_id: str, rea
         raise InvalidRequest("fusion : le motif est obligatoire")
     if kept_id == merged_id:
         raise MergeRefused(f"fusion impossible : Patient/{kept_id} ne peut pas être fusionné avec lui-même")
+    policy.check_interaction(ctx, "update", "Patient")
+    for pid in (kept_id, merged_id):
+        current = session.current("Patient", pid)
+        if current is not None:  # an unknown patient gets the domain's own "inconnu" from _load
+            policy.check_resource(session, ctx, "Patient", current.pk)
     # Lock both rows in one order, so that two merges of the same pair cannot deadlock.
     loaded = {pid: _load(session, pid) for pid in sorted((kept_id, merged_id))}
     kept, merged = loaded[kept_id], loaded[merged_id]

@@ -5,6 +5,7 @@ NIRs are built from the traits they describe with a made-up order number, and ge
 
 from __future__ import annotations
 
+from socle.auth.context import RequestContext
 from socle.identity.nir import with_key
 from socle.identity.record import IdentityRecord, InsiResult, InsKind, InsMatricule
 from socle.identity.traits import Sex, StrictTraits
@@ -47,3 +48,7 @@ def provisional_jeanne(**changes: object) -> IdentityRecord:
     """Jeanne as typed at the admission desk, before any check (mixed case, accents)."""
     traits = jeanne(birth_name="Martin", birth_given_names=("Jeanne Louise",))
     return IdentityRecord(traits, used_name="Dupont", **changes)  # type: ignore[arg-type]
+
+
+# The actor of the domain actions in these tests: an operator's system client (system/*.*).
+OPERATOR = RequestContext.operator("identity-tests")

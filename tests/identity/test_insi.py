@@ -35,7 +35,7 @@ from socle.identity.insi import (
 from socle.identity.record import IdentityRecord, InsKind, InsMatricule, Status
 from socle.identity.traits import Sex, StrictTraits
 from socle.store.repository import FhirStore
-from tests.identity.factories import JEANNE_NIR, jeanne, jeanne_ins, made_up_nir, provisional_jeanne
+from tests.identity.factories import JEANNE_NIR, OPERATOR, jeanne, jeanne_ins, made_up_nir, provisional_jeanne
 
 DAY = date(2024, 5, 17)
 
@@ -373,11 +373,11 @@ def test_insi_queries_follow_the_retry_order() -> None:
 def test_qualify_retries_with_all_first_names_and_records_the_ins(registry: Engine) -> None:
     store = FhirStore(registry)
     with store.session() as session:
-        patient_id = do_create_identity(session, provisional_jeanne()).patient_id
+        patient_id = do_create_identity(session, OPERATOR, provisional_jeanne()).patient_id
     assert patient_id is not None
     # Inside a writing session: the registry is read beside SQLite's write lock, not behind it.
     with store.session() as session:
-        outcome = do_qualify_with_insi(session, registry, patient_id, on=DAY)
+        outcome = do_qualify_with_insi(session, OPERATOR, registry, patient_id, on=DAY)
     assert outcome.applied
     assert [q.given_names for q in outcome.queries] == [("JEANNE",), ("JEANNE", "LOUISE")]
     assert (outcome.record.status, outcome.record.ins, outcome.record.insi_date) == (
@@ -392,9 +392,9 @@ def test_qualify_changes_nothing_when_the_registry_does_not_know_the_person(regi
     store = FhirStore(registry)
     stranger = IdentityRecord(StrictTraits("Inconnue", ("Zoé",), "2001-02-03", Sex.FEMALE, "35238"))
     with store.session() as session:
-        created = do_create_identity(session, stranger)
+        created = do_create_identity(session, OPERATOR, stranger)
     assert created.patient_id is not None
     with store.session() as session:
-        outcome = do_qualify_with_insi(session, registry, created.patient_id, on=DAY)
+        outcome = do_qualify_with_insi(session, OPERATOR, registry, created.patient_id, on=DAY)
     assert (outcome.response.code, outcome.applied, len(outcome.queries)) == (NOT_FOUND, False, 1)
     assert (outcome.record.status, outcome.record.version) == (Status.PROV, 1)

@@ -27,7 +27,7 @@ from socle.identity.vigilance import (
 )
 from socle.search.engine import search_bundle
 from socle.store.repository import FhirStore, StoreSession
-from tests.identity.factories import jeanne, made_up_nir
+from tests.identity.factories import OPERATOR, jeanne, made_up_nir
 
 BASE = "http://x/fhir"
 
@@ -162,7 +162,7 @@ def test_merged_patients_are_no_longer_candidates(store: FhirStore) -> None:
     )
     with store.session() as session:
         assert len(find_potential_duplicates(session)) == 1
-        do_merge_identities(session, kept, merged, "doublon créé aux urgences")
+        do_merge_identities(session, OPERATOR, kept, merged, "doublon créé aux urgences")
         assert find_potential_duplicates(session) == []
 
 
@@ -237,7 +237,7 @@ def test_repointing_keeps_every_observation_of_the_merged_patient(store: FhirSto
         },
     )
     with store.session() as session:
-        outcome = do_merge_identities(session, kept, merged, "  doublon créé aux urgences ")
+        outcome = do_merge_identities(session, OPERATOR, kept, merged, "  doublon créé aux urgences ")
     assert outcome.reason == "doublon créé aux urgences"
     assert sorted(outcome.repointed) == sorted(
         [f"Observation/{i}" for i in of_merged] + [f"Encounter/{encounter}"]
@@ -262,15 +262,15 @@ def test_repointing_keeps_every_observation_of_the_merged_patient(store: FhirSto
 def test_a_merged_patient_cannot_be_merged_again(store: FhirStore) -> None:
     kept, merged, other = create(store, *(patient("Martin", "Jeanne", "1985-01-15") for _ in range(3)))
     with store.session() as session:
-        do_merge_identities(session, kept, merged, "doublon")
+        do_merge_identities(session, OPERATOR, kept, merged, "doublon")
     with pytest.raises(MergeRefused) as caught, store.session() as session:
-        do_merge_identities(session, other, merged, "doublon")
+        do_merge_identities(session, OPERATOR, other, merged, "doublon")
     assert (caught.value.status, caught.value.message) == (
         422,
         f"fusion impossible : Patient/{merged} a déjà été fusionné dans Patient/{kept}",
     )
     with pytest.raises(MergeRefused) as caught, store.session() as session:
-        do_merge_identities(session, merged, other, "doublon")  # into a merged patient
+        do_merge_identities(session, OPERATOR, merged, other, "doublon")  # into a merged patient
     assert (
         caught.value.message
         == f"fusion impossible : Patient/{merged} a déjà été fusionné dans Patient/{kept}"
@@ -284,11 +284,11 @@ def qualified(order: str) -> IdentityRecord:
 
 def test_two_qualified_identities_with_different_ins_are_not_merged(store: FhirStore) -> None:
     with store.session() as session:
-        first = do_create_identity(session, qualified("042"))
-        second = do_create_identity(session, qualified("043"))
+        first = do_create_identity(session, OPERATOR, qualified("042"))
+        second = do_create_identity(session, OPERATOR, qualified("043"))
     assert first.patient_id is not None and second.patient_id is not None and first.ins and second.ins
     with pytest.raises(MergeRefused) as caught, store.session() as session:
-        do_merge_identities(session, first.patient_id, second.patient_id, "doublon")
+        do_merge_identities(session, OPERATOR, first.patient_id, second.patient_id, "doublon")
     assert (caught.value.status, caught.value.message) == (
         422,
         f"fusion refusée : Patient/{first.patient_id} et Patient/{second.patient_id} sont deux identités "
@@ -302,15 +302,15 @@ def test_two_qualified_identities_with_different_ins_are_not_merged(store: FhirS
 def test_a_patient_is_not_merged_into_itself_and_a_merge_needs_a_reason(store: FhirStore) -> None:
     (only,) = create(store, patient("Martin", "Jeanne", "1985-01-15"))
     with pytest.raises(MergeRefused) as caught, store.session() as session:
-        do_merge_identities(session, only, only, "doublon")
+        do_merge_identities(session, OPERATOR, only, only, "doublon")
     assert (
         caught.value.message == f"fusion impossible : Patient/{only} ne peut pas être fusionné avec lui-même"
     )
     with pytest.raises(InvalidRequest) as missing, store.session() as session:
-        do_merge_identities(session, only, "other", " ")
+        do_merge_identities(session, OPERATOR, only, "other", " ")
     assert (missing.value.status, missing.value.message) == (400, "fusion : le motif est obligatoire")
     with pytest.raises(NotFound) as unknown, store.session() as session:
-        do_merge_identities(session, only, "nobody", "doublon")
+        do_merge_identities(session, OPERATOR, only, "nobody", "doublon")
     assert unknown.value.message == "Patient/nobody inconnu"
 
 
@@ -328,7 +328,7 @@ def test_a_merge_that_would_lose_a_reference_leaves_the_store_unchanged(
 
     monkeypatch.setattr(vigilance, "repoint_references", forgetful)
     with pytest.raises(MergeIncomplete) as caught, store.session() as session:
-        do_merge_identities(session, kept, merged, "doublon")
+        do_merge_identities(session, OPERATOR, kept, merged, "doublon")
     assert caught.value.status == 500
     assert caught.value.message == (
         f"fusion annulée : 2 ressources désignaient Patient/{merged} ou Patient/{kept}, 1 désignent "
