@@ -18,6 +18,7 @@ from socle.auth import policy
 from socle.auth.context import RequestContext
 from socle.errors import (
     Conflict,
+    Gone,
     InvalidRequest,
     InvalidResource,
     Issue,
@@ -256,8 +257,12 @@ def handle(request: FhirRequest, session: StoreSession, ctx: RequestContext) -> 
 def _read(
     request: FhirRequest, session: StoreSession, ctx: RequestContext, res_type: str, res_id: str
 ) -> FhirResponse:
-    policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
-    stored = session.read(res_type, res_id)
+    # One fetch serves both the access check (its key) and the answer (its bytes).
+    stored = session.read_any(res_type, res_id)
+    policy.check_resource(session, ctx, res_type, stored.pk)
+    if stored.deleted:
+        raise Gone(f"{res_type}/{res_id} was deleted")
+    session.touched.add(stored.pk)
     if_none_match = request.header("if-none-match")
     if if_none_match and if_none_match.strip() == stored.etag:
         return FhirResponse(304, None, {"ETag": stored.etag})
