@@ -12,10 +12,12 @@ Writes (create, update, delete, transactions) keep their trace in their own tran
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
 from socle.audit.trail import AccessTrace, record
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from socle.store.repository import FhirStore
 
 _Item = tuple[RequestContext, AccessTrace, "Future[None]"]
+log = logging.getLogger(__name__)
 
 
 class AuditWriter:
@@ -41,11 +44,23 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def write(self, ctx: RequestContext, trace: AccessTrace, *, timeout: float = 30.0) -> None:
+    def write(self, ctx: RequestContext, trace: AccessTrace, *, patience: float = 5.0) -> None:
         done: Future[None] = Future()
         self._queue.put((ctx, trace, done))
         self._ensure_running()
-        done.result(timeout=timeout)
+        try:
+            done.result(timeout=patience)
+            return
+        except FutureTimeout:
+            pass
+        if done.cancel():
+            # The writer had not started on it (stalled behind a lock, say): write it here, alone.
+            # A cancelled item is skipped by the writer, so the trace is written exactly once.
+            log.warning("audit writer slow: trace written by the request itself")
+            with self.store.session() as session:
+                record(session, ctx, trace)
+            return
+        done.result()  # the writer is committing it: wait for the outcome
 
     def _ensure_running(self) -> None:
         # Under the lock: the thread only stops while holding it, after seeing an empty queue, so an
@@ -78,6 +93,9 @@ class AuditWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Item]) -> None:
+        batch = [item for item in batch if item[2].set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             with self.store.session() as session:
                 for ctx, trace, _ in batch:
