@@ -74,6 +74,45 @@ def demo(
     serve(host=host, port=port)
 
 
+@app.command()
+def seed(
+    people: Annotated[int, typer.Option(help="Personnes synthétiques à créer")] = 1000,
+    graine: Annotated[int, typer.Option("--seed", help="Graine : mêmes personnes pour la même graine")] = 1,
+    professionals: Annotated[
+        int | None, typer.Option(help="Professionnels de l'annuaire (défaut : people/5, au moins 200)")
+    ] = None,
+) -> None:
+    """Fill an empty platform with a synthetic France: directory, people, histories, INSi registry."""
+    from socle.synthetic import seed_france
+
+    settings = get_settings()
+    store = _store(settings)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def step(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase.capitalize(), total=total)
+            progress.update(tasks[phase], completed=done, total=total)
+
+        report = seed_france(
+            store,
+            store.engine,
+            people=people,
+            seed=graine,
+            base_url=settings.fhir_base,
+            professionals=professionals,
+            progress=step,
+        )
+    console.print(report.summary())
+
+
 def _documents(path: Path) -> Iterator[tuple[str, Any]]:
     """Every JSON document in a file or directory: (where, parsed); NDJSON yields one per line."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from socle.clock import to_micros, utc_now
 from socle.errors import InvalidRequest, Issue, PreconditionFailed
 from socle.fhir.definitions import resource_types, structures
+from socle.search.geo import near_condition
 from socle.search.normalize import date_range, decimal_range, normalize_text
 from socle.search.parameters import SearchParameter, default_registry
 from socle.store import schema
@@ -231,6 +232,9 @@ class SearchPlanner:
                 raise InvalidRequest(f"'{code}' cannot be chained")
             return self._resource_column(code, modifier, raw)
         param = self.registry.get(res_type, code)
+        if param is not None and param.type == "special" and param.code == "near" and chain is None:
+            # Location.position: planned by socle.search.geo (bounding box + great-circle distance).
+            return near_condition(res_type, param.code, modifier, raw)
         if (
             param is None
             or param.type == "special"

@@ -22,7 +22,8 @@ indexed (a malformed date, a Quantity without value, SampledData, Age for a date
 than an error: stored resources were validated on write, and indexing must not reject them.
 
 Not here: `_id` and `_lastUpdated` (columns of the resource table), parameters without expression
-(`_text`, `_content`, `_query`, `_filter`) and `special` ones, writing rows, querying.
+(`_text`, `_content`, `_query`, `_filter`) and `special` ones but `near` (Location.position: two
+number rows, see `socle.search.geo`), writing rows, querying.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any, Final
 
 from socle.fhir.definitions import structures
 from socle.fhir.fhirpath import CompiledPath, compile_path, conforms_to, split_reference
+from socle.search.geo import position_rows
 from socle.search.normalize import date_range, decimal_range, normalize_text
 from socle.search.parameters import SearchParameter, SearchParameterRegistry, default_registry
 from socle.search.rows import (
@@ -378,6 +380,9 @@ class _HandlerTable(dict[str, Handler | None]):
 
 
 _HANDLER_TABLES: Final = {param_type: _HandlerTable(param_type) for param_type in _HANDLERS}
+# `near` (special, Location.position): latitude and longitude rows that socle.search.geo plans on.
+_NEAR_HANDLERS: Final = _HandlerTable("near")
+_NEAR_HANDLERS["Location.position"] = lambda code, value, out: out.extend(position_rows(code, value))
 
 
 def _handler(param_type: str, value_type: str) -> Handler | None:
@@ -452,6 +457,9 @@ class Indexer:
         return plans
 
     def _plan(self, parameter: SearchParameter, resource_type: str) -> _Plan | None:
+        if parameter.type == "special" and parameter.code == "near" and parameter.expression is not None:
+            position = compile_path(parameter.expression, resource_type)
+            return _Plan(parameter.code, position, _NEAR_HANDLERS, ())
         if parameter.code in _SKIPPED_CODES or parameter.expression is None or parameter.type == "special":
             return None
         path = compile_path(parameter.expression, resource_type)
