@@ -158,20 +158,23 @@ def record(session: StoreSession, ctx: RequestContext, trace: AccessTrace) -> st
     event = build_event(ctx, trace, fhir_instant(now))
     stored = session.create(event)
     connection = session.connection
-    if not is_sqlite(session.store.engine):
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
     chain = schema.audit_chain
-    previous = connection.execute(select(chain.c.entry_hash).order_by(chain.c.seq.desc()).limit(1)).scalar()
-    prev_hash = previous or GENESIS
+    prev_hash = session.audit_head
+    if prev_hash is None:
+        # First link of this transaction: take the chain lock (held until commit; SQLite's write
+        # lock already is) and read the head once; later links of the session follow in memory.
+        if not is_sqlite(session.store.engine):
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+        previous = connection.execute(
+            select(chain.c.entry_hash).order_by(chain.c.seq.desc()).limit(1)
+        ).scalar()
+        prev_hash = previous or GENESIS
     assert stored.data is not None
+    entry_hash = link_hash(prev_hash, stored.data)
     connection.execute(
-        insert(chain).values(
-            resource_pk=stored.pk,
-            recorded=now,
-            prev_hash=prev_hash,
-            entry_hash=link_hash(prev_hash, stored.data),
-        )
+        insert(chain).values(resource_pk=stored.pk, recorded=now, prev_hash=prev_hash, entry_hash=entry_hash)
     )
+    session.audit_head = entry_hash
     return stored.res_id
 
 

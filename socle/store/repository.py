@@ -168,6 +168,8 @@ class StoreSession:
         # The patients whose compartment each resource written here lies in, known from its index
         # rows: tracing a large transaction needs no query for them.
         self.written_patients: dict[int, frozenset[str]] = {}
+        # The audit chain's head once this transaction holds the chain lock (see socle.audit.trail).
+        self.audit_head: str | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
