@@ -86,6 +86,11 @@ class RequestContext:
         )
 
     @classmethod
+    def anonymous(cls, source_ip: str | None = None) -> RequestContext:
+        """A caller without (valid) credentials: refused by the policy, still traced with its address."""
+        return cls(actor_type="anonymous", actor_id="anonymous", display="anonyme", source_ip=source_ip)
+
+    @classmethod
     def operator(cls, name: str = "socle-cli") -> RequestContext:
         """A local operator acting through the CLI on the machine itself (full system scope)."""
         return cls(

@@ -103,18 +103,13 @@ def _dispatch(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> Fh
 
 def _authenticated(request: Request, store: FhirStore, fhir_request: FhirRequest) -> RequestContext:
     """Who is asking, from the app's authenticator; a refused authentication is itself traced."""
-    source_ip = request.client.host if request.client else None
+    anonymous = RequestContext.anonymous(request.client.host if request.client else None)
     if fhir_request.path.strip("/") == "metadata":
-        return RequestContext(
-            actor_type="anonymous", actor_id="anonymous", display="anonyme", source_ip=source_ip
-        )
+        return anonymous
     authenticate: Callable[[Request], RequestContext] = request.app.state.authenticate
     try:
         return authenticate(request)
     except SocleError as error:
-        anonymous = RequestContext(
-            actor_type="anonymous", actor_id="anonymous", display="anonyme", source_ip=source_ip
-        )
         interaction = classify(fhir_request.method, fhir_request.path)
         trace_failure(store, anonymous, interaction, error.status, error.message, query_of(fhir_request))
         raise

@@ -246,7 +246,7 @@ def handle(request: FhirRequest, session: StoreSession, ctx: RequestContext) -> 
         if len(segments) == 4:
             if not segments[3].isdigit():
                 raise NotFound(f"Unknown version '{segments[3]}' of {res_type}/{res_id}")
-            policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
+            _check_reach(session, ctx, res_type, res_id)
             stored = session.vread(res_type, res_id, int(segments[3]))
             return FhirResponse.of_resource(200, stored, request.base_url, None)
     if segments[2].startswith("$") and len(segments) == 3:
@@ -328,7 +328,7 @@ def _patch(
         raise InvalidRequest(
             f"Unsupported patch format '{content_type}': send a JSON Patch (application/json-patch+json)"
         )
-    policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
+    _check_reach(session, ctx, res_type, res_id)
     current = session.read(res_type, res_id)
     if_match = _parse_if_match(request.header("if-match"))
     if if_match is not None and if_match != current.version:
@@ -342,6 +342,11 @@ def _patch(
     policy.check_new_content(session, ctx, patched)
     stored, _ = session.update(patched, res_id, if_match=current.version)
     return FhirResponse.of_resource(200, stored, request.base_url, request.header("prefer"))
+
+
+def _check_reach(session: StoreSession, ctx: RequestContext, res_type: str, res_id: str) -> None:
+    """404 for a resource that never existed or lies outside the actor's reach (the same answer)."""
+    policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
 
 
 def _check_replaceable(session: StoreSession, ctx: RequestContext, res_type: str, res_id: str) -> None:
@@ -438,7 +443,7 @@ def _history(
     from socle.fhir.history import history_bundle
 
     if res_type is not None and res_id is not None:
-        policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
+        _check_reach(session, ctx, res_type, res_id)
     return FhirResponse.of_json(200, history_bundle(session, request, res_type, res_id))
 
 
@@ -458,6 +463,6 @@ def _operation(
     ):
         from socle.fhir.everything import patient_everything
 
-        policy.check_resource(session, ctx, res_type, session.read_any(res_type, res_id).pk)
+        _check_reach(session, ctx, res_type, res_id)
         return FhirResponse.of_json(200, patient_everything(session, request, res_id))
     raise NotFound(f"Unknown operation '{name}' on {res_type}" + (f"/{res_id}" if res_id else ""))
