@@ -5,7 +5,8 @@
   patient compartment, added later, not the pk).
 - `resource_version`: every version ever written, as canonical JSON bytes served as they are; `seq`
   orders the whole store's history.
-- `idx_*`: the search index, one table per search-parameter type, rows for the current version only.
+- `idx_*`: the search index, one table per search-parameter type, rows for the current version only;
+  each value index ends with `resource_pk` so criteria are answered from the index alone.
 """
 
 from __future__ import annotations
@@ -77,7 +78,13 @@ idx_string = _index_table(
     Column("normalized", Text, nullable=False),
     Column("exact", Text, nullable=False),
 )
-Index("ix_idx_string_value", idx_string.c.res_type, idx_string.c.param, idx_string.c.normalized)
+Index(
+    "ix_idx_string_value",
+    idx_string.c.res_type,
+    idx_string.c.param,
+    idx_string.c.normalized,
+    idx_string.c.resource_pk,
+)
 Index("ix_idx_string_pk", idx_string.c.resource_pk)
 
 idx_token = _index_table(
@@ -87,7 +94,14 @@ idx_token = _index_table(
     Column("text", Text, nullable=True),
     Column("value", Text, nullable=True),
 )
-Index("ix_idx_token_code", idx_token.c.res_type, idx_token.c.param, idx_token.c.code, idx_token.c.system)
+Index(
+    "ix_idx_token_code",
+    idx_token.c.res_type,
+    idx_token.c.param,
+    idx_token.c.code,
+    idx_token.c.system,
+    idx_token.c.resource_pk,
+)
 Index("ix_idx_token_pk", idx_token.c.resource_pk)
 
 idx_date = _index_table(
@@ -95,7 +109,14 @@ idx_date = _index_table(
     Column("low", BigInteger, nullable=False),
     Column("high", BigInteger, nullable=False),
 )
-Index("ix_idx_date_range", idx_date.c.res_type, idx_date.c.param, idx_date.c.low, idx_date.c.high)
+Index(
+    "ix_idx_date_range",
+    idx_date.c.res_type,
+    idx_date.c.param,
+    idx_date.c.low,
+    idx_date.c.high,
+    idx_date.c.resource_pk,
+)
 Index("ix_idx_date_pk", idx_date.c.resource_pk)
 
 idx_number = _index_table(
@@ -104,7 +125,13 @@ idx_number = _index_table(
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
 )
-Index("ix_idx_number_value", idx_number.c.res_type, idx_number.c.param, idx_number.c.value)
+Index(
+    "ix_idx_number_value",
+    idx_number.c.res_type,
+    idx_number.c.param,
+    idx_number.c.value,
+    idx_number.c.resource_pk,
+)
 Index("ix_idx_number_pk", idx_number.c.resource_pk)
 
 idx_quantity = _index_table(
@@ -116,11 +143,17 @@ idx_quantity = _index_table(
     Column("code", Text, nullable=True),
     Column("unit", Text, nullable=True),
 )
-Index("ix_idx_quantity_value", idx_quantity.c.res_type, idx_quantity.c.param, idx_quantity.c.value)
+Index(
+    "ix_idx_quantity_value",
+    idx_quantity.c.res_type,
+    idx_quantity.c.param,
+    idx_quantity.c.value,
+    idx_quantity.c.resource_pk,
+)
 Index("ix_idx_quantity_pk", idx_quantity.c.resource_pk)
 
 idx_uri = _index_table("idx_uri", Column("uri", Text, nullable=False))
-Index("ix_idx_uri_value", idx_uri.c.res_type, idx_uri.c.param, idx_uri.c.uri)
+Index("ix_idx_uri_value", idx_uri.c.res_type, idx_uri.c.param, idx_uri.c.uri, idx_uri.c.resource_pk)
 Index("ix_idx_uri_pk", idx_uri.c.resource_pk)
 
 idx_reference = _index_table(
@@ -136,6 +169,7 @@ Index(
     idx_reference.c.target_type,
     idx_reference.c.res_type,
     idx_reference.c.param,
+    idx_reference.c.resource_pk,
 )
 Index("ix_idx_reference_url", idx_reference.c.res_type, idx_reference.c.param, idx_reference.c.url)
 Index("ix_idx_reference_pk", idx_reference.c.resource_pk)
