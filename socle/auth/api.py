@@ -509,17 +509,39 @@ def login_choice(request: Request, next: str = "") -> HTMLResponse:
     return _page("choose.html", title="Connexion", next_query=_next_query(_safe_next(next)))
 
 
-@router.get("/auth/login/pro", include_in_schema=False)
-def login_professional_form(request: Request, next: str = "") -> Response:
+# The two first-factor forms: (template, page title).
+PRO_LOGIN = ("login_pro.html", "Connexion professionnel de santé")
+CITIZEN_LOGIN = ("login_citizen.html", "Connexion à mon espace santé")
+
+
+def _login_page(
+    form: tuple[str, str],
+    session: BrowserSession,
+    next_url: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A first-factor form; the submitted login is never echoed back (the page is the same whoever
+    was tried)."""
+    template, title = form
+    page = _page(
+        template, title=title, status=status, error=error, csrf_token=session.csrf_token, next=next_url
+    )
+    page.headers.update(headers or {})
+    return page
+
+
+def _login_form(request: Request, form: tuple[str, str], next: str) -> Response:
     provider = get_provider(request)
     session, created = _session_for_form(request, provider)
-    page = _page(
-        "login_pro.html",
-        title="Connexion professionnel de santé",
-        csrf_token=session.csrf_token,
-        next=_safe_next(next),
-    )
-    return _with_cookie(page, provider, session, created)
+    return _with_cookie(_login_page(form, session, _safe_next(next)), provider, session, created)
+
+
+@router.get("/auth/login/pro", include_in_schema=False)
+def login_professional_form(request: Request, next: str = "") -> Response:
+    return _login_form(request, PRO_LOGIN, next)
 
 
 @router.post("/auth/login/pro", include_in_schema=False)
@@ -536,16 +558,7 @@ def login_professional(
     next_url = _safe_next(next)
 
     def again(error: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        page = _page(
-            "login_pro.html",
-            title="Connexion professionnel de santé",
-            status=status,
-            error=error,
-            csrf_token=session.csrf_token,
-            next=next_url,
-        )
-        page.headers.update(headers or {})
-        return page
+        return _login_page(PRO_LOGIN, session, next_url, status=status, error=error, headers=headers)
 
     if not provider.attempts.allow(_client_address(request)):
         return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
@@ -566,15 +579,7 @@ TOO_MANY_FROM_ADDRESS = "Trop de tentatives depuis votre adresse : réessayez da
 
 @router.get("/auth/login/citoyen", include_in_schema=False)
 def login_citizen_form(request: Request, next: str = "") -> Response:
-    provider = get_provider(request)
-    session, created = _session_for_form(request, provider)
-    page = _page(
-        "login_citizen.html",
-        title="Connexion à mon espace santé",
-        csrf_token=session.csrf_token,
-        next=_safe_next(next),
-    )
-    return _with_cookie(page, provider, session, created)
+    return _login_form(request, CITIZEN_LOGIN, next)
 
 
 @router.post("/auth/login/citoyen", include_in_schema=False)
@@ -592,17 +597,7 @@ def login_citizen(
     next_url = _safe_next(next)
 
     def again(error: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        # The submitted login is not echoed back: the page is the same whoever was tried.
-        page = _page(
-            "login_citizen.html",
-            title="Connexion à mon espace santé",
-            status=status,
-            error=error,
-            csrf_token=session.csrf_token,
-            next=next_url,
-        )
-        page.headers.update(headers or {})
-        return page
+        return _login_page(CITIZEN_LOGIN, session, next_url, status=status, error=error, headers=headers)
 
     if not provider.attempts.allow(_client_address(request)):
         return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
