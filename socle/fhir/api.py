@@ -82,7 +82,7 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
                 trace_failure, store, ctx, interaction, error.status, error.message, query
             )
             raise
-        response = await run_in_threadpool(_dispatch, store, fhir_request, ctx)
+        response = await run_in_threadpool(perform, store, fhir_request, ctx)
     except SocleError as error:
         return _error(error)
     except Exception:  # the client gets an OperationOutcome, never a stack trace
@@ -95,10 +95,6 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
     if request.method == "HEAD":
         return Response(status_code=rendered.status_code, headers=dict(rendered.headers))
     return rendered
-
-
-def _dispatch(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> FhirResponse:
-    return perform(store, request, ctx)
 
 
 def _authenticated(request: Request, store: FhirStore, fhir_request: FhirRequest) -> RequestContext:

@@ -55,7 +55,7 @@ def history_bundle(
         if version.data is not None:
             entry["resource"] = orjson.Fragment(version.data)
         status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(version.method, "200 OK")
-        entry["request"] = {"method": version.method, "url": url if version.method == "POST" else f"{url}"}
+        entry["request"] = {"method": version.method, "url": url}
         entry["response"] = {"status": status, "etag": version.etag, "lastModified": version.last_modified}
         entries.append(entry)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "link": links}
