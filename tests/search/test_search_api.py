@@ -157,6 +157,22 @@ def test_chained_and_reverse_chained(client: TestClient) -> None:
     assert ids(client, "Patient?_has:Observation:subject:code=http://loinc.org|29463-7") == [other]
 
 
+def test_criteria_by_id_never_admit_another_type_sharing_the_id(client: TestClient) -> None:
+    # Planning drops `res_type = T` where a criterion already pins the type (index rows filed
+    # under T); ids are only unique within a type, so criteria by id must keep it.
+    assert client.put("/fhir/Patient/shared", json=patient("Partage") | {"id": "shared"}).status_code == 201
+    group = {"resourceType": "Group", "id": "shared", "type": "person", "actual": True}
+    assert client.put("/fhir/Group/shared", json=group).status_code == 201
+    create(client, observation("Patient/shared", code="8302-2"))
+    create(client, observation("Group/shared", code="8302-2"))
+    assert ids(client, "Patient?_has:Observation:subject:code=8302-2") == ["shared"]
+    assert ids(client, "Group?_has:Observation:subject:code=8302-2") == ["shared"]
+    assert ids(client, "Patient?_id=shared") == ["shared"]
+    assert ids(client, "Patient?_has:Observation:subject:code=8302-2&_id=shared&family=partage") == ["shared"]
+    assert len(ids(client, "Observation?subject:Patient._id=shared")) == 1
+    assert len(ids(client, "Observation?subject._id=shared")) == 2
+
+
 def test_include_and_revinclude(client: TestClient) -> None:
     pid = create(client, patient())
     oid = create(client, observation(f"Patient/{pid}"))
