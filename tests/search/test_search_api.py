@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from socle.search import engine as search_engine
 from tests.factories import observation, patient
 
 
@@ -171,6 +172,50 @@ def test_criteria_by_id_never_admit_another_type_sharing_the_id(client: TestClie
     assert ids(client, "Patient?_has:Observation:subject:code=8302-2&_id=shared&family=partage") == ["shared"]
     assert len(ids(client, "Observation?subject:Patient._id=shared")) == 1
     assert len(ids(client, "Observation?subject._id=shared")) == 2
+
+
+@pytest.mark.parametrize("checked_row_by_row", [False, True], ids=["as-set", "row-by-row"])
+def test_chains_and_has_find_the_same_pages_in_either_sql_form(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, checked_row_by_row: bool
+) -> None:
+    # A chain or _has with many inner keys is checked resource by resource while walking keys in
+    # order; the results, their order and the paging must not depend on which form ran.
+    monkeypatch.setattr(search_engine, "ROW_CHECK_ABOVE", 0 if checked_row_by_row else 10_000)
+    martins = [create(client, patient("Martin", given)) for given in ("Jean", "Paul", "Luc")]
+    others = [create(client, patient("Petit", given)) for given in ("Anne", "Zoé")]
+    expected = []
+    for index, pid in enumerate(martins + others):
+        for code in ("8302-2", "29463-7"):
+            oid = create(client, observation(f"Patient/{pid}", code=code))
+            if pid in martins:
+                expected.append(oid)
+        if index % 2 == 0:
+            create(
+                client,
+                {
+                    "resourceType": "Condition",
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+                },
+            )
+    gone = create(client, patient("Martinez", "Supprimé"))
+    create(client, observation(f"Patient/{gone}", code="8302-2"))
+    assert client.delete(f"/fhir/Patient/{gone}").status_code == 204
+
+    assert ids(client, "Observation?subject:Patient.family:exact=Martin&_count=100") == expected
+    pages, url = [], "/fhir/Observation?subject:Patient.family=martin&_count=4"
+    while url:
+        bundle = client.get(url.removeprefix("http://testserver")).json()
+        pages += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), "")
+    assert pages == expected
+    assert ids(client, "Observation?subject:Patient.family=martin&code=8302-2") == expected[::2]
+    with_condition = [pid for index, pid in enumerate(martins + others) if index % 2 == 0]
+    assert (
+        ids(client, "Patient?_has:Condition:subject:code=http://snomed.info/sct|44054006") == with_condition
+    )
+    assert ids(client, "Patient?_has:Condition:subject:code=44054006&family=petit") == [others[1]]
+    assert ids(client, "Patient?_has:Observation:subject:code=8302-2&_count=2")[:2] == martins[:2]
 
 
 def test_include_and_revinclude(client: TestClient) -> None:
