@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, insert, select, text
 
 from socle.auth.context import RequestContext
+from socle.canonical import code_system
 from socle.clock import fhir_instant, to_micros, utc_now
 from socle.fhir.definitions import compartment_parameters
 from socle.store import schema
@@ -31,7 +32,8 @@ GENESIS = "0" * 64
 CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
 CLIENT_SYSTEM = "urn:socle:client"  # OAuth client ids, as agents name them
-PURPOSE_SYSTEM = "https://socle.esante.example/CodeSystem/purpose-of-use"
+# Socle's purposes (normal, bris de glace, SAMU regulation); each also carries its HL7 v3 reason.
+PURPOSE_SYSTEM = code_system("purpose-of-use")
 # The HL7 v3 reason closest to each purpose, for systems that only know the standard codes.
 PURPOSE_V3 = {"normal": "TREAT", "bris-de-glace": "ETREAT", "regulation": "ETREAT"}
 ACTION_OF = {
