@@ -47,6 +47,7 @@ from bench._common import (
 from bench._populate import people_for, populated
 from socle.search.engine import search_bundle
 from socle.store.repository import FhirStore
+from socle.synthetic.legacy import PERSON_NUMBER_SYSTEM
 
 TARGET_P95_MS = 25.0
 FAMILIES = ["Martin", "Dubois", "Moreau", "Garcia", "Lambert", "Fournier"]
@@ -67,9 +68,7 @@ Query = Callable[[Person, random.Random], str]
 def _queries() -> dict[str, Query]:
     """The 12 typical queries, as relative URLs built from a sampled person."""
     return {
-        "patient by identifier": lambda p, _: (
-            f"Patient?identifier=urn:oid:1.2.250.1.213.1.4.10|{p.identifier}"
-        ),
+        "patient by identifier": lambda p, _: f"Patient?identifier={PERSON_NUMBER_SYSTEM}|{p.identifier}",
         "patient family prefix": lambda _, rng: f"Patient?family={rng.choice(PREFIXES)}",
         "obs patient+code+date": lambda p, rng: (
             f"Observation?subject=Patient/{p.res_id}&code=http://loinc.org|{rng.choice(LOINC)}"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+# A hospital's own patient number (IPP). Not an INS: the FHIR API refuses an INS matricule on a
+# Patient that was not retrieved via INSi (socle.identity.fhir_writes).
+IPP_SYSTEM = "urn:oid:1.2.250.1.999.1.1"
 
 
 def patient(
     family: str = "Martin",
     given: str = "Jeanne",
     *,
-    nir: str | None = None,
+    ipp: str | None = None,
     birth_date: str = "1980-01-15",
     gender: str | None = None,
 ) -> dict[str, Any]:
@@ -20,8 +22,8 @@ def patient(
         "name": [{"family": family, "given": [given]}],
         "birthDate": birth_date,
     }
-    if nir:
-        resource["identifier"] = [{"system": NIR_SYSTEM, "value": nir}]
+    if ipp:
+        resource["identifier"] = [{"system": IPP_SYSTEM, "value": ipp}]
     if gender:
         resource["gender"] = gender
     return resource

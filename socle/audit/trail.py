@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, insert, select, text
 
 from socle.auth.context import RequestContext
+from socle.canonical import code_system
 from socle.clock import fhir_instant, to_micros, utc_now
 from socle.fhir.definitions import compartment_parameters
 from socle.store import schema
@@ -30,7 +31,9 @@ from socle.store.repository import StoreSession
 GENESIS = "0" * 64
 CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
-PURPOSE_SYSTEM = "https://socle.esante.example/CodeSystem/purpose-of-use"
+CLIENT_SYSTEM = "urn:socle:client"  # OAuth client ids, as agents name them
+# Socle's purposes (normal, bris de glace, SAMU regulation); each also carries its HL7 v3 reason.
+PURPOSE_SYSTEM = code_system("purpose-of-use")
 # The HL7 v3 reason closest to each purpose, for systems that only know the standard codes.
 PURPOSE_V3 = {"normal": "TREAT", "bris-de-glace": "ETREAT", "regulation": "ETREAT"}
 ACTION_OF = {
@@ -72,14 +75,14 @@ def build_event(ctx: RequestContext, trace: AccessTrace, recorded: str) -> dict[
     if ctx.actor_type in ("practitioner", "patient") and "/" in ctx.actor_id:
         agent["who"] = {"reference": ctx.actor_id, "display": ctx.display}
     else:
-        agent["who"] = {"identifier": {"system": "urn:socle:client", "value": ctx.client_id or ctx.actor_id}}
+        agent["who"] = {"identifier": {"system": CLIENT_SYSTEM, "value": ctx.client_id or ctx.actor_id}}
     if ctx.profession:
         agent["type"] = {"coding": [{"system": "urn:oid:1.2.250.1.71.1.2.7", "code": ctx.profession}]}
     if ctx.specialty:
         agent["role"] = [{"coding": [{"system": "urn:oid:1.2.250.1.71.1.2.8", "code": ctx.specialty}]}]
     if ctx.source_ip:
         agent["network"] = {"address": ctx.source_ip, "type": "2"}
-    agent["policy"] = [f"urn:socle:request:{ctx.request_id}"]
+    agent["policy"] = [request_policy(ctx.request_id)]
     if ctx.structure:
         agent["location"] = {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.2", "value": ctx.structure}}
     event: dict[str, Any] = {
@@ -144,6 +147,11 @@ def build_event(ctx: RequestContext, trace: AccessTrace, recorded: str) -> dict[
     return event
 
 
+def request_policy(request_id: str) -> str:
+    """How an agent names the request it acted in (the `X-Request-Id` an operator searches for)."""
+    return f"urn:socle:request:{request_id}"
+
+
 _VALID_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
@@ -155,7 +163,11 @@ def _valid_reference(reference: str) -> bool:
 def record(session: StoreSession, ctx: RequestContext, trace: AccessTrace) -> str:
     """Write the event and its chain link in `session`'s transaction; returns the AuditEvent id."""
     now = to_micros(utc_now())
-    event = build_event(ctx, trace, fhir_instant(now))
+    return append(session, build_event(ctx, trace, fhir_instant(now)), now)
+
+
+def append(session: StoreSession, event: dict[str, Any], now: int) -> str:
+    """Store any AuditEvent (recorded at `now`, epoch microseconds) as the chain's next link."""
     stored = session.create(event)
     connection = session.connection
     chain = schema.audit_chain

@@ -17,6 +17,7 @@ Other domains take the caller's identity with `require_access_claims` / `require
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from importlib.resources import files
 from typing import Annotated, Any
@@ -29,7 +30,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from socle.audit.authentication import AttemptedIdentifier, AuthEventKind
 from socle.auth.accounts import Account, AccountKind, get_account
+from socle.auth.audit import Caller, keyed_identifier, trace_login, trace_oauth, typed_identifier
 from socle.auth.claims import identity_claims
 from socle.auth.context import AccessClaims, RequestContext
 from socle.auth.errors import InvalidToken, LoginRefused, TooManyAttempts
@@ -205,6 +208,13 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _caller(request: Request) -> Caller:
+    """Who is calling, for the audit trail: the request id (given or made) and the address."""
+    given = (request.headers.get("x-request-id") or "").strip()
+    request_id = given if given.isprintable() and 0 < len(given) <= 100 else uuid.uuid4().hex
+    return Caller(request_id, request.client.host if request.client else None)
+
+
 def _safe_next(value: str) -> str:
     """Only our own authorization endpoint is a valid destination after login (no open redirect)."""
     if value.startswith("/auth/authorize?") and not any(c in value for c in "\\\r\n"):
@@ -263,18 +273,33 @@ def _oauth_json(result: tuple[int, Any, list[tuple[str, str]]]) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=kept)
 
 
+def _traced_oauth_call(
+    provider: AuthProvider, caller: Caller, kind: AuthEventKind, oauth_request: SocleOAuth2Request
+) -> tuple[int, Any, list[tuple[str, str]]]:
+    """Run one OAuth endpoint (in a worker thread: Authlib is synchronous) and trace its outcome."""
+    if kind == "token":
+        result = provider.server.create_token_response(oauth_request)
+    else:
+        result = provider.server.create_endpoint_response(kind, oauth_request)
+    status, body, _headers = result
+    trace_oauth(provider, caller, kind, oauth_request, status, body)
+    return result  # type: ignore[no-any-return]
+
+
 @router.post("/auth/token", include_in_schema=False)
 async def token(request: Request) -> JSONResponse:
     provider = await run_in_threadpool(get_provider, request)
     oauth_request = await _oauth_request(request)
-    return _oauth_json(await run_in_threadpool(provider.server.create_token_response, oauth_request))
+    caller = _caller(request)
+    return _oauth_json(await run_in_threadpool(_traced_oauth_call, provider, caller, "token", oauth_request))
 
 
 @router.post("/auth/introspect", include_in_schema=False)
 async def introspect(request: Request) -> JSONResponse:
     provider = await run_in_threadpool(get_provider, request)
     oauth_request = await _oauth_request(request)
-    result = await run_in_threadpool(provider.server.create_endpoint_response, "introspection", oauth_request)
+    caller = _caller(request)
+    result = await run_in_threadpool(_traced_oauth_call, provider, caller, "introspection", oauth_request)
     return _oauth_json(result)
 
 
@@ -282,7 +307,8 @@ async def introspect(request: Request) -> JSONResponse:
 async def revoke(request: Request) -> JSONResponse:
     provider = await run_in_threadpool(get_provider, request)
     oauth_request = await _oauth_request(request)
-    result = await run_in_threadpool(provider.server.create_endpoint_response, "revocation", oauth_request)
+    caller = _caller(request)
+    result = await run_in_threadpool(_traced_oauth_call, provider, caller, "revocation", oauth_request)
     return _oauth_json(result)
 
 
@@ -562,12 +588,26 @@ def login_professional(
 
     if not provider.attempts.allow(_client_address(request)):
         return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
+    caller, attempted = _caller(request), typed_identifier("professional", id_nat_ps)
     try:
         first = provider.logins.professional_first_factor(id_nat_ps)
     except InvalidRequest as error:
+        trace_login(
+            provider, caller, "login-first-factor", "4", attempted=attempted, description=error.message
+        )
         return again(error.message, 400)
     except TooManyAttempts as error:
+        _trace_locked(provider, caller, "login-first-factor", error, attempted)
         return again(error.message, 429, error.headers)
+    # The idNatPs alone proves nothing (the code decides): the trace names no account either way.
+    trace_login(
+        provider,
+        caller,
+        "login-first-factor",
+        "0",
+        attempted=attempted,
+        description="idNatPs présenté ; le code de vérification décide",
+    )
     provider.sessions.begin_second_factor(
         session, kind=first.kind, login_key=first.login_key, account_id=first.account_id
     )
@@ -575,6 +615,20 @@ def login_professional(
 
 
 TOO_MANY_FROM_ADDRESS = "Trop de tentatives depuis votre adresse : réessayez dans une minute."
+
+
+def _trace_locked(
+    provider: AuthProvider,
+    caller: Caller,
+    step: AuthEventKind,
+    error: TooManyAttempts,
+    attempted: AttemptedIdentifier,
+) -> None:
+    """The failure that sets a lock is a lock-out (serious); an attempt during one is a refusal."""
+    if error.locks_now:
+        trace_login(provider, caller, "lockout", "8", attempted=attempted, description=error.message)
+    else:
+        trace_login(provider, caller, step, "4", attempted=attempted, description=error.message)
 
 
 @router.get("/auth/login/citoyen", include_in_schema=False)
@@ -601,12 +655,21 @@ def login_citizen(
 
     if not provider.attempts.allow(_client_address(request)):
         return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
+    caller, attempted = _caller(request), typed_identifier("citizen", login)
     try:
         first = provider.logins.citizen_first_factor(login, password)
     except LoginRefused as error:
+        trace_login(
+            provider, caller, "login-first-factor", "4", attempted=attempted, description=error.message
+        )
         return again(error.message, 401)
     except TooManyAttempts as error:
+        _trace_locked(provider, caller, "login-first-factor", error, attempted)
         return again(error.message, 429, error.headers)
+    account = get_account(provider.engine, first.account_id) if first.account_id else None
+    trace_login(
+        provider, caller, "login-first-factor", "0", account=account, description="mot de passe vérifié"
+    )
     provider.sessions.begin_second_factor(
         session, kind=first.kind, login_key=first.login_key, account_id=first.account_id
     )
@@ -666,13 +729,26 @@ def second_factor(
     if not provider.attempts.allow(_client_address(request)):
         return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
     first = FirstFactor(kind, session.pending_login_key, session.pending_account_id)
+    caller, attempted = _caller(request), keyed_identifier(session.pending_login_key)
     try:
         account = provider.logins.second_factor(first, code)
     except LoginRefused as error:
+        trace_login(
+            provider, caller, "login-second-factor", "4", attempted=attempted, description=error.message
+        )
         return again(error.message, 401)
     except TooManyAttempts as error:
+        _trace_locked(provider, caller, "login-second-factor", error, attempted)
         return again(error.message, 429, error.headers)
     amr = ("otp",) if kind == "professional" else ("pwd", "otp", "mfa")
+    trace_login(
+        provider,
+        caller,
+        "login-second-factor",
+        "0",
+        account=account,
+        description=f"connecté ({'+'.join(amr)})",
+    )
     fresh = provider.sessions.authenticate(session, account_id=account.account_id, amr=amr)
     if next_url:
         response: Response = RedirectResponse(next_url, status_code=303)
@@ -690,7 +766,9 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respons
     session = _current_session(request, provider)
     if session is None or not session.csrf_matches(csrf_token):
         return _csrf_refused()
+    account = _authenticated_account(provider, session)
     provider.sessions.end(session)
+    trace_login(provider, _caller(request), "logout", "0", account=account, description="session terminée")
     response = _message("Déconnexion", "Vous êtes déconnecté(e).")
     response.delete_cookie(
         _cookie_name(provider), path="/", secure=provider.https, httponly=True, samesite="lax"

@@ -56,7 +56,10 @@ class TooManyAttempts(SocleError):
     status = 429
     default_code = "throttled"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: int, locks_now: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # True for the failure that sets the lock (the audit trail records a lock-out), False for
+        # an attempt refused because the lock is already on.
+        self.locks_now = locks_now
         self.headers = {"Retry-After": str(max(retry_after, 1))}

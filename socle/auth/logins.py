@@ -177,7 +177,9 @@ class LoginService:
                 )
             )
         if locked_until:
-            raise TooManyAttempts(locked_message(self.lock_seconds), retry_after=self.lock_seconds)
+            raise TooManyAttempts(
+                locked_message(self.lock_seconds), retry_after=self.lock_seconds, locks_now=True
+            )
 
     def _clear(self, key: str) -> None:
         with writing(self.engine) as connection:

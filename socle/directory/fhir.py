@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from socle.canonical import structure_definition
 from socle.directory.extractions import FinessEstablishment, RppsSite
 from socle.directory.geodesy import LatLon
 from socle.directory.identifiers import (
@@ -80,10 +81,9 @@ ORGANIZATION_TYPES_EXTENSION = (
 ORGANIZATION_PERIOD_EXTENSION = "http://hl7.org/fhir/StructureDefinition/organization-period"
 ADXP = "http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-"
 
-# Socle's own extensions. The base is the project's canonical URL for what it defines itself.
-SOCLE_CANONICAL_BASE = "https://socle.example/fhir/StructureDefinition"
-ACCEPTING_NEW_PATIENTS_EXTENSION = f"{SOCLE_CANONICAL_BASE}/practitionerrole-accepting-new-patients"
-TELECONSULTATION_EXTENSION = f"{SOCLE_CANONICAL_BASE}/practitionerrole-teleconsultation"
+# Socle's own extensions: neither FR Core nor the ANS directory guide defines these two flags.
+ACCEPTING_NEW_PATIENTS_EXTENSION = structure_definition("practitionerrole-accepting-new-patients")
+TELECONSULTATION_EXTENSION = structure_definition("practitionerrole-teleconsultation")
 AVAILABILITY_EXTENSIONS = (ACCEPTING_NEW_PATIENTS_EXTENSION, TELECONSULTATION_EXTENSION)
 
 MAILBOX_TYPES = ("PER", "ORG", "APP")

@@ -22,6 +22,7 @@ from socle.errors import InvalidRequest, InvalidResource, Issue, PreconditionFai
 from socle.fhir.access import trace_bundle, trace_failure
 from socle.fhir.definitions import resource_types
 from socle.fhir.interactions import FhirRequest, FhirResponse, Interaction, handle
+from socle.fhir.write_rules import admit
 from socle.search.engine import match_conditional
 from socle.store.repository import FhirStore, StoreSession
 
@@ -200,8 +201,7 @@ def _transaction(
                         f"The entry's resourceType '{actual}' does not match its request url '{res_type}'"
                     )
                 resource = {k: v for k, v in resource.items() if k != "id"}
-                policy.check_new_content(session, ctx, resource)
-                stored = session.create(resource, res_id=assigned[i])
+                stored = session.create(admit(session, ctx, resource), res_id=assigned[i])
                 responses[i] = FhirResponse.of_resource(201, stored, base_url, prefer)
             else:
                 method = entry["request"]["method"]

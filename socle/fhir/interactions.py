@@ -30,6 +30,7 @@ from socle.errors import (
 )
 from socle.fhir import patch as json_patch
 from socle.fhir.definitions import resource_types
+from socle.fhir.write_rules import admit
 from socle.search import engine as search
 from socle.store.repository import StoredResource, StoreSession, check_resource_id
 
@@ -293,8 +294,7 @@ def _create(request: FhirRequest, session: StoreSession, ctx: RequestContext, re
                 f"If-None-Exist '{if_none_exist}' matches {len(matches)} {res_type} resources"
             )
     resource.pop("id", None)  # the server assigns ids on create
-    policy.check_new_content(session, ctx, resource)
-    stored = session.create(resource)
+    stored = session.create(admit(session, ctx, resource))
     return FhirResponse.of_resource(201, stored, request.base_url, request.header("prefer"))
 
 
@@ -305,7 +305,7 @@ def _update(
     if "id" not in resource:
         raise InvalidResource("An update must carry the resource id in its body", expression=f"{res_type}.id")
     _check_replaceable(session, ctx, res_type, res_id)
-    policy.check_new_content(session, ctx, resource)
+    resource = admit(session, ctx, resource, res_id)
     stored, created = session.update(resource, res_id, if_match=_parse_if_match(request.header("if-match")))
     return FhirResponse.of_resource(
         201 if created else 200, stored, request.base_url, request.header("prefer")
@@ -339,8 +339,7 @@ def _patch(
     patched = json_patch.apply(current.json(), request.json())
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise InvalidResource("A patch may not change the resourceType or the id")
-    policy.check_new_content(session, ctx, patched)
-    stored, _ = session.update(patched, res_id, if_match=current.version)
+    stored, _ = session.update(admit(session, ctx, patched, res_id), res_id, if_match=current.version)
     return FhirResponse.of_resource(200, stored, request.base_url, request.header("prefer"))
 
 
@@ -382,11 +381,9 @@ def _conditional_update(
                 raise Conflict(
                     f"{res_type}/{res_id} exists but does not match the conditional update criteria"
                 )
-            policy.check_new_content(session, ctx, resource)
-            stored, _ = session.update(resource, res_id)
+            stored, _ = session.update(admit(session, ctx, resource, res_id), res_id)
         else:
-            policy.check_new_content(session, ctx, resource)
-            stored = session.create(resource)
+            stored = session.create(admit(session, ctx, resource))
         return FhirResponse.of_resource(201, stored, request.base_url, request.header("prefer"))
     if "id" in resource and resource["id"] != match.res_id:
         raise InvalidResource(
@@ -394,7 +391,7 @@ def _conditional_update(
             expression=f"{res_type}.id",
         )
     resource["id"] = match.res_id
-    policy.check_new_content(session, ctx, resource)
+    resource = admit(session, ctx, resource, match.res_id)
     stored, _ = session.update(resource, match.res_id, if_match=_parse_if_match(request.header("if-match")))
     return FhirResponse.of_resource(200, stored, request.base_url, request.header("prefer"))
 

@@ -290,3 +290,56 @@ def add_attribute(record: IdentityRecord, attribute: Attribute) -> IdentityRecor
 def remove_attribute(record: IdentityRecord, attribute: Attribute) -> IdentityRecord:
     """Lift a flag; the status does not change (a lifted doubt does not re-validate an identity)."""
     return replace(record, attributes=record.attributes - {Attribute(attribute)})
+
+
+# -- an identity written whole (by another door than the transitions above) -----------------------
+# The FHIR API receives a whole Patient, not an RNIV event. These say what such a write may store,
+# comparing the identity it carries (`after`) with the one stored (`before`, None for a new one).
+
+
+def drop_insi_on_trait_edit(before: IdentityRecord | None, after: IdentityRecord) -> IdentityRecord:
+    """Strict traits changed under the same INS matricule are a local edit, not what INSi returned:
+    the INSi criterion goes, as with `edit_strict_trait` (RECUP -> PROV, QUAL -> VALI). A different
+    matricule is another retrieval, judged by `check_ins_origin` and `check_record`."""
+    if before is None or after.traits == before.traits or after.ins != before.ins:
+        return after
+    if not criteria_of(after.status).retrieved_via_insi:
+        return after
+    return _move(after, EDIT_STRICT_TRAIT)
+
+
+def apply_added_attributes(before: IdentityRecord | None, after: IdentityRecord) -> IdentityRecord:
+    """Each attribute `after` has and `before` had not is added as `add_attribute` does: a doubtful
+    validated identity loses its document criterion; a fictitious retrieved one is refused."""
+    added = after.attributes - (before.attributes if before is not None else frozenset())
+    record = replace(after, attributes=after.attributes - added)
+    for attribute in sorted(added):
+        record = add_attribute(record, attribute)
+    return record
+
+
+def check_ins_origin(before: IdentityRecord | None, after: IdentityRecord) -> None:
+    """An INS matricule comes from INSi. A new one needs the INSi criterion (RECUP or QUAL): on any
+    other identity it would expose an unverified matricule. A gained INSi criterion (or a new
+    matricule) is a claimed INSi retrieval: it needs its date and a matricule that agrees with the
+    sex and birth date."""
+    criteria = criteria_of(after.status)
+    new_ins = after.ins is not None and (before is None or after.ins != before.ins)
+    if new_ins and not criteria.retrieved_via_insi:
+        assert after.ins is not None
+        raise ForbiddenTransition(
+            f"matricule INS {after.ins.value} sur une {status_label(after.status)} : seul le "
+            "téléservice INSi fournit l'INS (statut « identité récupérée » ou « identité qualifiée »)"
+        )
+    gained = criteria.retrieved_via_insi and (
+        before is None or not criteria_of(before.status).retrieved_via_insi
+    )
+    if not (new_ins or gained) or after.ins is None:
+        return  # nothing claimed; an INSi criterion without a matricule is check_record's refusal
+    if after.insi_date is None:
+        raise ForbiddenTransition(
+            f"{status_label(after.status)} sans date de récupération INSi (dateCollection)"
+        )
+    mismatch = nir_disagreements(after.ins.parsed(), sex=after.traits.sex, birth_date=after.traits.birth_date)
+    if mismatch:
+        raise InsiMismatch(f"matricule INS incohérent avec les traits : {' ; '.join(mismatch)}")

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
+from socle.canonical import identifier_system
 from socle.identity.fhir import record_to_patient
 from socle.identity.record import IdentityRecord, Status
 from socle.identity.rules import criteria_of
@@ -53,7 +54,7 @@ CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 TRE_R216_RELATION = "https://mos.esante.gouv.fr/NOS/TRE_R216-HL7RoleCode/FHIR/TRE-R216-HL7RoleCode"
 TRE_R260_ROLE = "https://mos.esante.gouv.fr/NOS/TRE_R260-HL7RoleClass/FHIR/TRE-R260-HL7RoleClass"
-PRESCRIPTION_ID_SYSTEM = "https://socle.example/fhir/sid/prescription"
+PRESCRIPTION_ID_SYSTEM = identifier_system("prescription")  # no ANS system for the unique id yet
 LOT_LETTERS = "ABCDEFGHKLMNPRSTUVWXYZ"
 
 

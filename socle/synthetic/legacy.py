@@ -14,6 +14,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from socle.canonical import identifier_system
+
+# The person's number in the generated population. Not an INS: a Patient may only carry an INS
+# matricule retrieved via INSi (see socle.identity.fhir_writes), and these numbers are no NIR.
+PERSON_NUMBER_SYSTEM = identifier_system("synthetic-person")
+
 FAMILY = [
     "Martin",
     "Bernard",
@@ -82,7 +88,7 @@ def patient_bundle(rng: random.Random, index: int, encounters: int = 3) -> dict[
             "fullUrl": patient_urn,
             "resource": {
                 "resourceType": "Patient",
-                "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.10", "value": f"{index:013d}"}],
+                "identifier": [{"system": PERSON_NUMBER_SYSTEM, "value": f"{index:013d}"}],
                 "name": [{"family": rng.choice(FAMILY), "given": [given]}],
                 "gender": "female" if female else "male",
                 "birthDate": f"{year:04d}-{month:02d}-{day:02d}",

@@ -93,9 +93,9 @@ def test_crash_in_the_middle_of_a_transaction_leaves_the_store_unchanged(
 
 
 def test_transaction_processing_order_delete_before_create(client: TestClient) -> None:
-    old = client.post("/fhir/Patient", json=patient(nir="111")).json()
+    old = client.post("/fhir/Patient", json=patient(ipp="111")).json()
     bundle = transaction(
-        entry(patient(nir="111"), ifNoneExist="identifier=111"),
+        entry(patient(ipp="111"), ifNoneExist="identifier=111"),
         {"request": {"method": "DELETE", "url": f"Patient/{old['id']}"}},
     )
     body = client.post("/fhir", json=bundle).json()
@@ -105,10 +105,10 @@ def test_transaction_processing_order_delete_before_create(client: TestClient) -
 
 
 def test_transaction_conditional_create_matches_existing(client: TestClient) -> None:
-    existing = client.post("/fhir/Patient", json=patient(nir="222")).json()
+    existing = client.post("/fhir/Patient", json=patient(ipp="222")).json()
     urn = "urn:uuid:3c9a3c5e-1d7e-4f53-bb1a-1d6b3b2c1a00"
     bundle = transaction(
-        entry(patient(nir="222"), urn, ifNoneExist="identifier=222"), entry(observation(urn))
+        entry(patient(ipp="222"), urn, ifNoneExist="identifier=222"), entry(observation(urn))
     )
     body = client.post("/fhir", json=bundle).json()
     assert body["entry"][0]["response"]["status"] == "200"
@@ -116,7 +116,7 @@ def test_transaction_conditional_create_matches_existing(client: TestClient) -> 
 
 
 def test_transaction_resolves_conditional_references(client: TestClient) -> None:
-    existing = client.post("/fhir/Patient", json=patient(nir="333")).json()
+    existing = client.post("/fhir/Patient", json=patient(ipp="333")).json()
     bundle = transaction(entry(observation("Patient?identifier=333")))
     body = client.post("/fhir", json=bundle).json()
     assert body["entry"][0]["resource"]["subject"]["reference"] == f"Patient/{existing['id']}"

@@ -179,12 +179,12 @@ def test_wrong_reference_type_is_rejected(client: TestClient) -> None:
 def test_conditional_create_returns_the_existing_match(client: TestClient) -> None:
     first = client.post(
         "/fhir/Patient",
-        json=patient(nir="1800175123456"),
+        json=patient(ipp="1800175123456"),
         headers={"If-None-Exist": "identifier=1800175123456"},
     )
     second = client.post(
         "/fhir/Patient",
-        json=patient(nir="1800175123456"),
+        json=patient(ipp="1800175123456"),
         headers={"If-None-Exist": "identifier=1800175123456"},
     )
     assert first.status_code == 201 and second.status_code == 200
@@ -201,8 +201,8 @@ def test_conditional_create_with_several_matches_is_412(client: TestClient) -> N
 
 
 def test_conditional_update_updates_the_single_match(client: TestClient) -> None:
-    created = create(client, patient(nir="2850275123456"))
-    body = {**patient(nir="2850275123456"), "gender": "female"}
+    created = create(client, patient(ipp="2850275123456"))
+    body = {**patient(ipp="2850275123456"), "gender": "female"}
     response = client.put("/fhir/Patient", params={"identifier": "2850275123456"}, json=body)
     assert response.status_code == 200
     assert response.json()["id"] == created["id"]
@@ -210,12 +210,12 @@ def test_conditional_update_updates_the_single_match(client: TestClient) -> None
 
 
 def test_conditional_update_without_match_creates(client: TestClient) -> None:
-    response = client.put("/fhir/Patient", params={"identifier": "999"}, json=patient(nir="999"))
+    response = client.put("/fhir/Patient", params={"identifier": "999"}, json=patient(ipp="999"))
     assert response.status_code == 201
 
 
 def test_conditional_delete(client: TestClient) -> None:
-    created = create(client, patient(nir="123"))
+    created = create(client, patient(ipp="123"))
     assert client.delete("/fhir/Patient", params={"identifier": "123"}).status_code == 204
     assert client.get(f"/fhir/Patient/{created['id']}").status_code == 410
 

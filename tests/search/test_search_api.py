@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from socle.search import engine as search_engine
-from tests.factories import observation, patient
+from tests.factories import IPP_SYSTEM, observation, patient
 
 
 def create(client: TestClient, resource: dict[str, Any]) -> str:
@@ -28,9 +28,9 @@ def ids(client: TestClient, query: str) -> list[str]:
 @pytest.fixture
 def people(client: TestClient) -> dict[str, str]:
     return {
-        "eloise": create(client, patient("Lefèvre", "Éloïse", nir="2850275123456", birth_date="1985-02-10")),
+        "eloise": create(client, patient("Lefèvre", "Éloïse", ipp="2850275123456", birth_date="1985-02-10")),
         "jean": create(
-            client, patient("Martin", "Jean", nir="1700175123457", birth_date="1970-01-01", gender="male")
+            client, patient("Martin", "Jean", ipp="1700175123457", birth_date="1970-01-01", gender="male")
         ),
         "marie": create(client, patient("Martinez", "Marie", birth_date="2001-07", gender="female")),
     }
@@ -59,7 +59,7 @@ def test_or_values_and_repeated_params(client: TestClient, people: dict[str, str
 
 
 def test_token_forms(client: TestClient, people: dict[str, str]) -> None:
-    system = "urn:oid:1.2.250.1.213.1.4.8"
+    system = IPP_SYSTEM
     assert ids(client, f"Patient?identifier={system}|2850275123456") == [people["eloise"]]
     assert ids(client, "Patient?identifier=2850275123456") == [people["eloise"]]
     assert ids(client, "Patient?identifier=other|2850275123456") == []
