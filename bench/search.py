@@ -47,7 +47,6 @@ from bench._common import (
 from bench._populate import people_for, populated
 from socle.search.engine import search_bundle
 from socle.store.repository import FhirStore
-from socle.synthetic.legacy import PERSON_NUMBER_SYSTEM
 
 TARGET_P95_MS = 25.0
 FAMILIES = ["Martin", "Dubois", "Moreau", "Garcia", "Lambert", "Fournier"]
@@ -60,6 +59,7 @@ CONDITIONS = ["44054006", "38341003", "195967001"]
 class Person:
     res_id: str
     identifier: str
+    system: str  # as stored: stores loaded before the person-number system changed keep the old one
 
 
 Query = Callable[[Person, random.Random], str]
@@ -68,7 +68,7 @@ Query = Callable[[Person, random.Random], str]
 def _queries() -> dict[str, Query]:
     """The 12 typical queries, as relative URLs built from a sampled person."""
     return {
-        "patient by identifier": lambda p, _: f"Patient?identifier={PERSON_NUMBER_SYSTEM}|{p.identifier}",
+        "patient by identifier": lambda p, _: f"Patient?identifier={p.system}|{p.identifier}",
         "patient family prefix": lambda _, rng: f"Patient?family={rng.choice(PREFIXES)}",
         "obs patient+code+date": lambda p, rng: (
             f"Observation?subject=Patient/{p.res_id}&code=http://loinc.org|{rng.choice(LOINC)}"
@@ -181,11 +181,11 @@ def sample_people(store: FhirStore, count: int, rng: random.Random) -> list[Pers
     with store.engine.connect() as connection:
         rows = connection.execute(
             text(
-                "SELECT r.res_id, t.code FROM resource r JOIN idx_token t ON t.resource_pk = r.pk "
+                "SELECT r.res_id, t.code, t.system FROM resource r JOIN idx_token t ON t.resource_pk = r.pk "
                 "WHERE r.res_type = 'Patient' AND t.res_type = 'Patient' AND t.param = 'identifier'"
             )
         ).all()
-    return [Person(row[0], row[1]) for row in rng.sample(rows, min(count, len(rows)))]
+    return [Person(row[0], row[1], row[2]) for row in rng.sample(rows, min(count, len(rows)))]
 
 
 @dataclass
