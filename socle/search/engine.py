@@ -785,19 +785,23 @@ def _table_for(param_type: str) -> Any:
 
 
 def _base_query(plan: SearchPlan, conditions: list[ColumnElement[bool]] | None = None) -> Select[Any]:
-    type_filter = [] if plan.pinned else [r.c.res_type == plan.res_type]
+    # A walk checking rows one by one (conditions replaced) skips other types before probing them.
+    type_filter = [] if plan.pinned and conditions is None else [r.c.res_type == plan.res_type]
     criteria = plan.conditions if conditions is None else conditions
     return select(r.c.pk).where(*type_filter, r.c.deleted == false(), *criteria)
 
 
-def _page_conditions(session: StoreSession, plan: SearchPlan) -> list[ColumnElement[bool]]:
-    """The plan's conditions, with the chains and `_has` of many inner keys checked row by row."""
+def _page_conditions(session: StoreSession, plan: SearchPlan) -> list[ColumnElement[bool]] | None:
+    """The plan's conditions with the chains and `_has` of many inner keys checked row by row;
+    None when every criterion stays a set."""
     per_row = {}
     for check in plan.row_checks:
         capped = check.inner.limit(ROW_CHECK_ABOVE + 1).subquery()
         keys = session.connection.execute(select(func.count()).select_from(capped)).scalar_one()
         if keys > ROW_CHECK_ABOVE:
             per_row[id(check.as_set)] = check.per_row
+    if not per_row:
+        return None
     return [per_row.get(id(condition), condition) for condition in plan.conditions]
 
 
