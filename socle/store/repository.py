@@ -278,10 +278,26 @@ class StoreSession:
         # reported by flush() as a Conflict.
         pk = self._allocate_pk()
         self._pending.resources.append({"pk": pk, **row})
-        self._add_version(pk, res_type, new_id, 1, now, "POST", body)
-        self._index(pk, res_type, body)
+        data = canonical_bytes(body)
+        self._add_version(pk, res_type, new_id, 1, now, "POST", data)
+        self._index(pk, res_type, new_id, self.store.index_rows(body))
         self.touched.add(pk)
-        return StoredResource(res_type, new_id, 1, now, False, canonical_bytes(body), "POST", pk)
+        return StoredResource(res_type, new_id, 1, now, False, data, "POST", pk)
+
+    def create_built(self, res_type: str, res_id: str, now: int, data: bytes, rows: list[IndexRow]) -> int:
+        """Store a resource the server built, checked and indexed itself (the audit trail's events).
+
+        `data` must already be the canonical bytes of the stamped version 1 (id, meta.versionId "1",
+        meta.lastUpdated = `now`), and `rows` its index rows: nothing is validated or indexed here.
+        Returns the new resource's key.
+        """
+        pk = self._allocate_pk()
+        row = {"res_type": res_type, "res_id": res_id, "version": 1, "last_updated": now, "deleted": False}
+        self._pending.resources.append({"pk": pk, **row})
+        self._add_version(pk, res_type, res_id, 1, now, "POST", data)
+        self._index(pk, res_type, res_id, rows)
+        self.touched.add(pk)
+        return pk
 
     def _allocate_pk(self) -> int:
         if not is_sqlite(self.store.engine):
@@ -321,13 +337,12 @@ class StoreSession:
         version = current.version + 1
         body = self._stamp(resource, res_id, version, now)
         self._bump(current.pk, version, now, deleted=False)
-        self._add_version(current.pk, res_type, res_id, version, now, "PUT", body)
+        data = canonical_bytes(body)
+        self._add_version(current.pk, res_type, res_id, version, now, "PUT", data)
         self._pending.unindex.append(current.pk)
-        self._index(current.pk, res_type, body)
+        self._index(current.pk, res_type, res_id, self.store.index_rows(body))
         self.touched.add(current.pk)
-        return StoredResource(
-            res_type, res_id, version, now, False, canonical_bytes(body), "PUT", current.pk
-        ), False
+        return StoredResource(res_type, res_id, version, now, False, data, "PUT", current.pk), False
 
     def delete(self, res_type: str, res_id: str, *, if_match: int | None = None) -> StoredResource | None:
         """Soft delete: a new version marked deleted; history keeps everything. None if already deleted."""
@@ -437,7 +452,7 @@ class StoreSession:
         )
 
     def _add_version(
-        self, pk: int, res_type: str, res_id: str, version: int, now: int, method: str, body: dict[str, Any]
+        self, pk: int, res_type: str, res_id: str, version: int, now: int, method: str, data: bytes
     ) -> None:
         self._pending.versions.append(
             {
@@ -448,14 +463,13 @@ class StoreSession:
                 "last_updated": now,
                 "method": method,
                 "deleted": False,
-                "data": canonical_bytes(body),
+                "data": data,
             }
         )
 
-    def _index(self, pk: int, res_type: str, body: dict[str, Any]) -> None:
-        rows = self.store.index_rows(body)
+    def _index(self, pk: int, res_type: str, res_id: str, rows: list[IndexRow]) -> None:
         links = compartment_parameters("Patient").get(res_type, ())
-        patients = {body["id"]} if res_type == "Patient" else set()
+        patients = {res_id} if res_type == "Patient" else set()
         patients.update(
             row.target_id
             for row in rows

@@ -35,10 +35,10 @@ def test_a_trace_that_cannot_be_written_fails_the_request(
 ) -> None:
     writer = AuditWriter(store)
 
-    def broken(_resource: object) -> list[object]:
+    def broken(*_args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "index_rows", broken)
+    monkeypatch.setattr(store, "bulk_insert", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         writer.write(ACTOR, AccessTrace("read", 200))
     assert chain_length(store.engine) == 0
