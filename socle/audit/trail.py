@@ -281,11 +281,11 @@ def patients_of(session: StoreSession, pks: Iterable[int]) -> tuple[str, ...]:
     found: set[str] = set()
     keys = []
     for pk in sorted(set(pks)):
-        written = session.written_patients.get(pk)
-        if written is None:
+        known = session.known_patients.get(pk)
+        if known is None:
             keys.append(pk)
         else:
-            found.update(written)
+            found.update(known)
     if not keys:
         return tuple(sorted(found))
     session.flush()

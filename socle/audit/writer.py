@@ -38,7 +38,7 @@ class AuditWriter:
     """One per store; thread-safe. `write()` returns once the trace is committed."""
 
     def __init__(
-        self, store: FhirStore, *, linger: float = 0.002, max_batch: int = 500, idle_exit: float = 5.0
+        self, store: FhirStore, *, linger: float = 0.0, max_batch: int = 500, idle_exit: float = 5.0
     ) -> None:
         self.store = store
         self.linger = linger
@@ -85,14 +85,17 @@ class AuditWriter:
                         self._thread = None
                         return
                 continue
+            # The batch is every trace that queued while the previous one committed; `linger`
+            # would wait for more, but under load they come anyway, and when idle it only delays.
             batch = [first]
             deadline = time.monotonic() + self.linger
             while len(batch) < self.max_batch:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
                 try:
-                    batch.append(self._queue.get(timeout=remaining))
+                    if remaining > 0:
+                        batch.append(self._queue.get(timeout=remaining))
+                    else:
+                        batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             self._commit(batch)
