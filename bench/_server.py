@@ -25,10 +25,9 @@ What-ifs (bench-only, to size a suggested socle fix; never used for the main fig
 `pool_size=N, max_overflow=N`, and the token verifier's autocommit companion pool likewise (socle:
 10 + 20 overflow and 4 + 16: more concurrent requests than pooled connections open and close a
 PostgreSQL connection per checkout); `--switch-interval S` sets `sys.setswitchinterval(S)`;
-`--what-if-batched-chain` replaces the audit writer's batch commit by one that links the whole
-batch at once: the AuditEvents are created as `record()` creates them, then one chain lock, one
-`SELECT` of the last hash and one multi-row `INSERT` of the links computed in Python (instead of
-lock + select + insert per trace) — same events, same chain, same transaction.
+`--what-if-batched-chain` (one chain lock, one `SELECT` of the head and one multi-row `INSERT` of
+the links per batch) was measured here before socle adopted it; the flag is still accepted and
+now changes nothing.
 """
 
 from __future__ import annotations
@@ -86,15 +85,16 @@ def timed(timings: Timings, name: str, function: Callable[..., Any]) -> Callable
 def instrument(app: FastAPI, store: FhirStore, timings: Timings) -> None:
     """Time the authenticator, the trace's patient lookup and the audit writer, in this process."""
     import socle.audit.writer as audit_writer
-    import socle.auth.tokens as tokens
+    import socle.auth.revocations as revocations
     import socle.fhir.access as access
 
     app.state.authenticate = timed(timings, "authenticate", app.state.authenticate)
-    lookup = tokens.RevocationLookup
-    lookup.any_revoked = timed(timings, "revocation_probe", lookup.any_revoked)  # type: ignore[method-assign]
+    lookup = revocations.RevocationLookup
+    lookup.probe = timed(timings, "revocation_probe", lookup.probe)  # type: ignore[method-assign]
     access.handle = timed(timings, "handle", access.handle)  # type: ignore[assignment]
     access.trace_of = timed(timings, "trace_of", access.trace_of)  # type: ignore[assignment]
-    audit_writer.record = timed(timings, "audit_record", audit_writer.record)  # type: ignore[assignment]
+    audit_writer.prepare_event = timed(timings, "audit_prepare", audit_writer.prepare_event)  # type: ignore[assignment]
+    audit_writer.record_prepared = timed(timings, "audit_record_batch", audit_writer.record_prepared)  # type: ignore[assignment]
     writer = store.audit_writer
     writer.write = timed(timings, "audit_write_wait", writer.write)
     commit = writer._commit
@@ -138,52 +138,11 @@ def bench_router(store: FhirStore, settings: Settings, timings: Timings | None) 
     return router
 
 
-def batch_linked_commit(store: FhirStore) -> None:
-    """What-if: the writer's batch commit with one chain lock/select/insert per batch, not per trace."""
-    from sqlalchemy import insert, select, text
-
-    from socle.audit.trail import CHAIN_LOCK, GENESIS, build_event, link_hash
-    from socle.clock import fhir_instant, to_micros, utc_now
-    from socle.store import schema
-    from socle.store.engine import is_sqlite
-
-    writer = store.audit_writer
-    chain = schema.audit_chain
-
-    def commit(batch: list[Any]) -> None:
-        try:
-            with store.session() as session:
-                created = []
-                for ctx, trace, _ in batch:
-                    now = to_micros(utc_now())
-                    created.append((session.create(build_event(ctx, trace, fhir_instant(now))), now))
-                connection = session.connection
-                if not is_sqlite(store.engine):
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-                last = select(chain.c.entry_hash).order_by(chain.c.seq.desc()).limit(1)
-                prev = connection.execute(last).scalar() or GENESIS
-                links = []
-                for stored, now in created:
-                    entry = link_hash(prev, stored.data)
-                    link = {"resource_pk": stored.pk, "recorded": now, "prev_hash": prev, "entry_hash": entry}
-                    links.append(link)
-                    prev = entry
-                connection.execute(insert(chain), links)
-        except BaseException as exc:
-            for _, _, done in batch:
-                done.set_exception(exc)
-            return
-        for _, _, done in batch:
-            done.set_result(None)
-
-    writer._commit = commit
-
-
 def what_if_engine(url: str, pool: int) -> Engine:
     """`create_store_engine` for PostgreSQL with a bigger pool, and a matching revocation pool."""
     from sqlalchemy import create_engine
 
-    import socle.auth.tokens as tokens
+    import socle.auth.revocations as revocations
 
     url = normalize_url(url)
     engine = create_engine(
@@ -193,7 +152,7 @@ def what_if_engine(url: str, pool: int) -> Engine:
         pool_pre_ping=True,
         connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
     )
-    tokens._companions[engine] = create_engine(
+    revocations._companions[engine] = create_engine(
         url, isolation_level="AUTOCOMMIT", pool_size=pool, max_overflow=pool
     )
     return engine
@@ -209,8 +168,7 @@ def build(
     migrate(engine)
     store = FhirStore(engine)
     app = create_app(settings, store)
-    if batched_chain:
-        batch_linked_commit(store)
+    # `batched_chain` (the old what-if) is what socle does now: accepted, nothing to patch.
     timings = Timings() if instrumented else None
     if timings is not None:
         instrument(app, store, timings)

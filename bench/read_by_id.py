@@ -293,11 +293,13 @@ def _frames(line: str) -> tuple[list[str], int]:
 
 def _label(joined: str) -> str:
     if "socle/audit/writer.py" in joined and "_run (" in joined:
-        if "record (" not in joined:
-            return "audit writer thread: session, commit"
-        if "create (" in joined or "flush (" in joined:
-            return "audit writer thread: AuditEvent build/validate/index/COPY"
-        return "audit writer thread: chain link (lock, last hash, insert) + event JSON"
+        if "record_prepared (" not in joined:
+            return "audit writer thread: session, commit (flush of the event rows)"
+        if "create_built (" in joined:
+            return "audit writer thread: event rows buffered"
+        return "audit writer thread: chain link (lock, head, one INSERT)"
+    if "prepare_event (" in joined:
+        return "audit: AuditEvent built + indexed (request thread)"
     for name, keys in PROFILE_CATEGORIES:
         if any(key in joined for key in keys):
             return name
@@ -336,8 +338,8 @@ def _short(frame: str) -> str:
 
 def timings_report(stats: dict[str, list[float]], requests: int) -> list[str]:
     lines = [f"   instrumented server, {requests} authenticated reads:"]
-    names = ("authenticate", "revocation_probe", "handle", "trace_of", "audit_write_wait")
-    for name in (*names, "audit_record", "audit_batch_commit"):
+    names = ("authenticate", "revocation_probe", "handle", "trace_of", "audit_prepare", "audit_write_wait")
+    for name in (*names, "audit_record_batch", "audit_batch_commit"):
         values = stats.get(name) or []
         if values:
             lines.append(

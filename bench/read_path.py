@@ -8,13 +8,15 @@ for the 2 cores; this bench gives each step's own cost on an idle path, on a pop
 - `handle (policy + read)`: a read-only session and `handle(GET Type/id)` for the operator context;
 - `handle + trace_of`: the same plus the trace's patients (`socle.fhir.access.trace_of`), i.e. the
   read-only part of `perform()`;
-- `audit commit, per trace`: `AuditWriter._commit` on batches of `--batch-size` traces (one
-  transaction per batch, as the group-commit writer does), divided by the batch size.
+- `audit prepare (request thread)`: `prepare_event` (the AuditEvent built, serialised and indexed,
+  as `AuditWriter.write` does in the request's thread before queueing it);
+- `audit commit, per trace`: `AuditWriter._commit` on batches of `--batch-size` prepared traces
+  (one transaction per batch, as the group-commit writer does), divided by the batch size.
 
-Then the estimate: plain / (verify + handle + trace_of + audit per trace), the ratio the HTTP bench
-would approach if nothing but these steps counted. `--profile` prints a cProfile split of the audit
-commits (validation, indexing, SQLAlchemy, driver...). `--what-if-batched-chain` uses the bench
-server's what-if batch commit (one chain lock/select/insert per batch, see `bench/_server.py`).
+Then the estimate: plain / (verify + handle + trace_of + prepare + audit per trace), the ratio the
+HTTP bench would approach if nothing but these steps counted. `--profile` prints a cProfile split
+of the audit commits (validation, indexing, SQLAlchemy, driver...). `--what-if-batched-chain` is
+accepted for the old command lines and changes nothing: socle now links a batch at once.
 
     .venv/bin/python -m bench.read_path --backend both --store search --resources 100000
 """
@@ -31,7 +33,7 @@ from typing import Any
 from bench._common import BenchDb, backends, header, percentile, profile_report
 from bench._populate import people_for, populated
 from bench.read_by_id import sample_ids
-from socle.audit.trail import AccessTrace
+from socle.audit.trail import AccessTrace, PreparedEvent, prepare_event
 from socle.auth.context import RequestContext
 from socle.fhir.access import trace_of
 from socle.fhir.interactions import FhirRequest, classify, handle
@@ -92,24 +94,21 @@ def run(db: BenchDb, args: argparse.Namespace) -> list[str]:
     verify_t = timed([lambda: provider.verifier.verify(token) for _ in ids])
     handle_t = timed([lambda t=t, i=i: handled(t, i) for t, i in ids])
     traced_t = timed([lambda t=t, i=i: traced(t, i) for t, i in ids])
-    if args.what_if_batched_chain:
-        from bench._server import batch_linked_commit
-
-        batch_linked_commit(store)
-        lines[0] += "; WHAT-IF audit chain linked per batch"
+    prepared: list[PreparedEvent] = []
+    prepare_t = timed([lambda t=t: prepared.append(prepare_event(store, ctx, t)) for t in traces])
     writer = store.audit_writer
-    batches = [traces[k : k + args.batch_size] for k in range(0, len(traces), args.batch_size)]
+    batches = [prepared[k : k + args.batch_size] for k in range(0, len(prepared), args.batch_size)]
     batches = [b for b in batches if len(b) == args.batch_size]
     profile = cProfile.Profile() if args.profile else None
 
-    def commit(batch: list[AccessTrace]) -> None:
-        items = [(ctx, trace, Future()) for trace in batch]
+    def commit(batch: list[PreparedEvent]) -> None:
+        items: list[tuple[PreparedEvent, Future[None]]] = [(event, Future()) for event in batch]
         if profile is not None:
             profile.enable()
         writer._commit(items)
         if profile is not None:
             profile.disable()
-        for _, _, done in items:
+        for _, done in items:
             done.result(timeout=0)
 
     commit_t = timed([lambda b=b: commit(b) for b in batches])
@@ -118,9 +117,15 @@ def run(db: BenchDb, args: argparse.Namespace) -> list[str]:
     lines.append(line("token verify", verify_t))
     lines.append(line("handle (policy + read)", handle_t))
     lines.append(line("handle + trace_of", traced_t))
+    lines.append(line("audit prepare (request thread)", prepare_t))
     lines.append(line(f"audit commit, batch of {args.batch_size}", commit_t))
     lines.append(line("audit commit, per trace", per_trace))
-    total = percentile(verify_t, 50) + percentile(traced_t, 50) + percentile(per_trace, 50)
+    total = (
+        percentile(verify_t, 50)
+        + percentile(traced_t, 50)
+        + percentile(prepare_t, 50)
+        + percentile(per_trace, 50)
+    )
     plain_p50 = percentile(plain_t, 50)
     lines.append(
         f"   sum of p50s for an audited read {total * 1e3:.3f} ms vs plain {plain_p50 * 1e3:.3f} ms"

@@ -51,7 +51,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     if store is None:
-        engine = create_store_engine(settings.database_url)
+        engine = create_store_engine(settings.database_url, pool_size=settings.database_pool_size)
         migrate(engine)
         store = FhirStore(engine)
     app = FastAPI(title="Socle", version=__version__, docs_url="/api/docs", redoc_url=None)

@@ -29,7 +29,7 @@ def _store(settings: Settings) -> Any:
     from socle.store.engine import create_store_engine, migrate
     from socle.store.repository import FhirStore
 
-    engine = create_store_engine(settings.database_url)
+    engine = create_store_engine(settings.database_url, pool_size=settings.database_pool_size)
     migrate(engine)
     return FhirStore(engine)
 

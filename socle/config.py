@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from functools import cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from socle.store.engine import POOL_SIZE
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOCLE_", extra="ignore")
 
     database_url: str = "sqlite:///./socle.db"
+    # PostgreSQL connections kept open per process: the server's concurrency (see socle.store.engine).
+    database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=500)
     base_url: str = "http://127.0.0.1:8000"
     # Search paging: the page size when the client gives no _count, and the most it may ask for.
     default_page_size: int = 20

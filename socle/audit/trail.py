@@ -6,27 +6,41 @@ bytes). `verify_chain` recomputes the chain and names the first broken link: a m
 deleted event or link, or links put in another order all break it.
 
 Events are written in the session of the action they trace (no action without its trace); a failed
-action is traced in a session of its own after the action's rollback. Appending takes a
-transaction-scoped lock (PostgreSQL advisory lock; SQLite's write lock) so links never fork.
+action is traced in a session of its own after the action's rollback; reads hand theirs to the
+group-commit writer (`socle.audit.writer`). An event is prepared (`prepare_event`: built, stamped,
+serialised, indexed) before any lock is taken, so the serial part of writing is only storing rows
+and linking: appending takes a transaction-scoped lock (PostgreSQL advisory lock; SQLite's write
+lock), reads the chain's head once, and links any number of events in one multi-row INSERT, so
+links never fork.
+
+An event `build_event` made from values the R4 validator accepts as they are (`plainly_valid`) is
+neither re-validated nor run through the generic indexing pipeline: its rows come from
+`socle.audit.event_rows` (the tests hold both shortcuts to the generic answers). Any other event
+takes the generic path, validation included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, and_, func, insert, select, text
 
+from socle.audit.event_rows import event_index_rows
 from socle.auth.context import RequestContext
 from socle.canonical import code_system
 from socle.clock import fhir_instant, to_micros, utc_now
-from socle.fhir.definitions import compartment_parameters
+from socle.errors import InvalidResource
+from socle.fhir.definitions import compartment_parameters, resource_types
+from socle.search.rows import IndexRow
 from socle.store import schema
 from socle.store.engine import is_sqlite
-from socle.store.repository import StoreSession
+from socle.store.repository import FhirStore, StoreSession
 
 GENESIS = "0" * 64
 CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
@@ -160,15 +174,105 @@ def _valid_reference(reference: str) -> bool:
     return res_type.isalpha() and bool(_VALID_ID.fullmatch(res_id))
 
 
+_ACTOR_REFERENCE = re.compile(r"(?:Practitioner|Patient)/[A-Za-z0-9\-.]{1,64}")
+
+
+def _plain_text(value: str | None) -> bool:
+    """A FHIR string as is: not blank, no control or separator character but the ASCII space."""
+    return value is None or (value.isprintable() and bool(value.strip()) and len(value) <= 10_000)
+
+
+def _plain_code(value: str | None) -> bool:
+    """A FHIR code or uri as is: printable, no space at all."""
+    return value is None or (value.isprintable() and bool(value) and " " not in value and len(value) <= 1_000)
+
+
+def plainly_valid(ctx: RequestContext, trace: AccessTrace) -> bool:
+    """True when every value `build_event` takes from outside is one R4 accepts where it goes.
+
+    The rest of the event is constant or built from checked values (`_VALID_ID`), so such an event
+    is valid without running the validator (tests/audit/test_event_rows.py runs it on every shape).
+    """
+    actor_reference = ctx.actor_type in ("practitioner", "patient") and "/" in ctx.actor_id
+    entity_reference = trace.resource is not None and _valid_reference(trace.resource)
+    return (
+        (not actor_reference or _ACTOR_REFERENCE.fullmatch(ctx.actor_id) is not None)
+        and (not entity_reference or str(trace.resource).partition("/")[0] in resource_types())
+        and _plain_text(ctx.display)
+        and _plain_text(ctx.client_id or ctx.actor_id)
+        and _plain_text(ctx.source_ip)
+        and _plain_text(ctx.structure)
+        and _plain_text(ctx.purpose_reason)
+        and _plain_code(ctx.profession)
+        and _plain_code(ctx.specialty)
+        and _plain_code(ctx.request_id)
+        and _plain_code(trace.interaction)
+        and _plain_text(trace.query[:1000] if trace.query else None)
+        and _plain_text(trace.description[:1000] if trace.description else None)
+        and _plain_text(trace.resource[:200] if trace.resource else None)
+        and _plain_text(trace.resource_type)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An AuditEvent ready to store: id, time, canonical bytes and search-index rows."""
+
+    res_id: str
+    recorded: int  # epoch microseconds: `recorded` and `meta.lastUpdated`
+    data: bytes
+    rows: list[IndexRow]
+
+
+def prepare_event(store: FhirStore, ctx: RequestContext, trace: AccessTrace) -> PreparedEvent:
+    """Build, stamp, check and index the AuditEvent of `trace` (no database work, no lock)."""
+    now = to_micros(utc_now())
+    event = build_event(ctx, trace, fhir_instant(now))
+    return _stamped(store, event, now, plain=plainly_valid(ctx, trace))
+
+
+def _stamped(store: FhirStore, event: dict[str, Any], now: int, *, plain: bool) -> PreparedEvent:
+    """`event` with its id and meta, checked (unless `plain`: see plainly_valid) and indexed."""
+    instant = fhir_instant(now)
+    res_id = str(uuid.uuid4())
+    stamped = {"resourceType": "AuditEvent", "id": res_id, "meta": {"versionId": "1", "lastUpdated": instant}}
+    stamped.update((k, v) for k, v in event.items() if k not in ("resourceType", "id", "meta"))
+    if plain:
+        rows = event_index_rows(stamped)
+    else:
+        issues = [i for i in store.validate(stamped) if i.severity in ("error", "fatal")]
+        if issues:
+            raise InvalidResource(issues)
+        rows = store.index_rows(stamped)
+    return PreparedEvent(res_id, now, orjson.dumps(stamped), rows)
+
+
 def record(session: StoreSession, ctx: RequestContext, trace: AccessTrace) -> str:
     """Write the event and its chain link in `session`'s transaction; returns the AuditEvent id."""
-    now = to_micros(utc_now())
-    return append(session, build_event(ctx, trace, fhir_instant(now)), now)
+    prepared = prepare_event(session.store, ctx, trace)
+    record_prepared(session, [prepared])
+    return prepared.res_id
 
 
 def append(session: StoreSession, event: dict[str, Any], now: int) -> str:
-    """Store any AuditEvent (recorded at `now`, epoch microseconds) as the chain's next link."""
-    stored = session.create(event)
+    """Store any AuditEvent (recorded at `now`, epoch microseconds) as the chain's next link.
+
+    For events not built by `build_event` (authentication events): validated and indexed by the
+    generic pipeline.
+    """
+    prepared = _stamped(session.store, event, now, plain=False)
+    record_prepared(session, [prepared])
+    return prepared.res_id
+
+
+def record_prepared(session: StoreSession, events: list[PreparedEvent]) -> None:
+    """Store prepared events and link them, in this order, at the end of the chain (one INSERT)."""
+    if not events:
+        return
+    keys = [
+        session.create_built("AuditEvent", event.res_id, event.recorded, event.data, event.rows)
+        for event in events
+    ]
     connection = session.connection
     chain = schema.audit_chain
     prev_hash = session.audit_head
@@ -181,13 +285,15 @@ def append(session: StoreSession, event: dict[str, Any], now: int) -> str:
             select(chain.c.entry_hash).order_by(chain.c.seq.desc()).limit(1)
         ).scalar()
         prev_hash = previous or GENESIS
-    assert stored.data is not None
-    entry_hash = link_hash(prev_hash, stored.data)
-    connection.execute(
-        insert(chain).values(resource_pk=stored.pk, recorded=now, prev_hash=prev_hash, entry_hash=entry_hash)
-    )
-    session.audit_head = entry_hash
-    return stored.res_id
+    links = []
+    for pk, event in zip(keys, events, strict=True):
+        entry_hash = link_hash(prev_hash, event.data)
+        links.append(
+            {"resource_pk": pk, "recorded": event.recorded, "prev_hash": prev_hash, "entry_hash": entry_hash}
+        )
+        prev_hash = entry_hash
+    connection.execute(insert(chain), links)
+    session.audit_head = prev_hash
 
 
 def link_hash(prev_hash: str, data: bytes) -> str:
@@ -199,11 +305,11 @@ def patients_of(session: StoreSession, pks: Iterable[int]) -> tuple[str, ...]:
     found: set[str] = set()
     keys = []
     for pk in sorted(set(pks)):
-        written = session.written_patients.get(pk)
-        if written is None:
+        known = session.known_patients.get(pk)
+        if known is None:
             keys.append(pk)
         else:
-            found.update(written)
+            found.update(known)
     if not keys:
         return tuple(sorted(found))
     session.flush()

@@ -7,6 +7,10 @@ writes them in one transaction, and only then releases the waiting requests. The
 unchanged (no data leaves without its durable trace; if the trace cannot be written the request
 fails), the cost is shared by every request of the batch.
 
+The requesting thread prepares its event (builds, serialises and indexes it: `prepare_event`)
+before queueing it, so that work runs in parallel with the other requests; the writer thread,
+the serial part, only stores the rows and links the whole batch to the chain at once.
+
 Writes (create, update, delete, transactions) keep their trace in their own transaction.
 """
 
@@ -20,13 +24,13 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-from socle.audit.trail import AccessTrace, record
+from socle.audit.trail import AccessTrace, PreparedEvent, prepare_event, record_prepared
 from socle.auth.context import RequestContext
 
 if TYPE_CHECKING:
     from socle.store.repository import FhirStore
 
-_Item = tuple[RequestContext, AccessTrace, "Future[None]"]
+_Item = tuple[PreparedEvent, "Future[None]"]
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +38,7 @@ class AuditWriter:
     """One per store; thread-safe. `write()` returns once the trace is committed."""
 
     def __init__(
-        self, store: FhirStore, *, linger: float = 0.002, max_batch: int = 500, idle_exit: float = 5.0
+        self, store: FhirStore, *, linger: float = 0.0, max_batch: int = 500, idle_exit: float = 5.0
     ) -> None:
         self.store = store
         self.linger = linger
@@ -45,8 +49,9 @@ class AuditWriter:
         self._start_lock = threading.Lock()
 
     def write(self, ctx: RequestContext, trace: AccessTrace, *, patience: float = 5.0) -> None:
+        prepared = prepare_event(self.store, ctx, trace)
         done: Future[None] = Future()
-        self._queue.put((ctx, trace, done))
+        self._queue.put((prepared, done))
         self._ensure_running()
         try:
             done.result(timeout=patience)
@@ -58,7 +63,7 @@ class AuditWriter:
             # A cancelled item is skipped by the writer, so the trace is written exactly once.
             log.warning("audit writer slow: trace written by the request itself")
             with self.store.session() as session:
-                record(session, ctx, trace)
+                record_prepared(session, [prepared])
             return
         done.result()  # the writer is committing it: wait for the outcome
 
@@ -80,29 +85,31 @@ class AuditWriter:
                         self._thread = None
                         return
                 continue
+            # The batch is every trace that queued while the previous one committed; `linger`
+            # would wait for more, but under load they come anyway, and when idle it only delays.
             batch = [first]
             deadline = time.monotonic() + self.linger
             while len(batch) < self.max_batch:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
                 try:
-                    batch.append(self._queue.get(timeout=remaining))
+                    if remaining > 0:
+                        batch.append(self._queue.get(timeout=remaining))
+                    else:
+                        batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             self._commit(batch)
 
     def _commit(self, batch: list[_Item]) -> None:
-        batch = [item for item in batch if item[2].set_running_or_notify_cancel()]
+        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
         if not batch:
             return
         try:
             with self.store.session() as session:
-                for ctx, trace, _ in batch:
-                    record(session, ctx, trace)
+                record_prepared(session, [prepared for prepared, _ in batch])
         except BaseException as exc:  # every waiting request fails with the reason
-            for _, _, done in batch:
+            for _, done in batch:
                 done.set_exception(exc)
             return
-        for _, _, done in batch:
+        for _, done in batch:
             done.set_result(None)

@@ -101,6 +101,7 @@ class AuthProvider:
             fhir_base=self.fhir_base,
             leeway=settings.auth_leeway_seconds,
             clock=clock,
+            revocation_check_seconds=settings.auth_revocation_check_seconds,
         )
         self.hasher = password_hasher(settings)
         self.logins = LoginService(engine, self.vault, self.hasher, settings, clock=clock)

@@ -7,7 +7,9 @@ Each change is one atomic statement, so concurrent requests cannot both win:
 - a refresh token is rotated the same way; presenting a rotated one again revokes the grant
   (refresh-token reuse detection, RFC 9700 §4.14.2);
 - revoking a grant marks its refresh tokens revoked and records the grant id, which every access
-  token of the grant carries as `sid`, so they all stop verifying at once.
+  token of the grant carries as `sid`, so they all stop verifying at once;
+- every revocation is also announced to this process's token verifiers
+  (`socle.auth.revocations`): effective here at once, in other processes within their bound.
 
 Codes, refresh tokens and sessions are stored as SHA-256 digests of the values handed out.
 """
@@ -24,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from socle.auth import schema
 from socle.auth.db import digest, reading, writing
+from socle.auth.revocations import announce_revocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +298,9 @@ def _revoke_grant(connection: Connection, grant_id: str, now: int) -> None:
             "expires_at": now + GRANT_MEMORY_SECONDS,
         },
     )
+    # Announced before the commit: if the transaction fails, a token is refused that could have
+    # passed (fail closed); announced after, a request could pass in between.
+    announce_revocation(connection.engine, grant_id, until=now + GRANT_MEMORY_SECONDS, now=now)
 
 
 def grant_revoked(connection: Connection, grant_id: str) -> bool:
@@ -312,6 +318,7 @@ def revoke_access_token(engine: Engine, jti: str, expires_at: int, now: int) -> 
         _insert_ignoring_duplicates(
             connection, {"revoked_id": jti, "kind": "jti", "revoked_at": now, "expires_at": expires_at + 60}
         )
+        announce_revocation(engine, jti, until=expires_at + 60, now=now)
 
 
 # -- client assertions ---------------------------------------------------------------------------

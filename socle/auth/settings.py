@@ -65,6 +65,10 @@ class AuthSettings(BaseSettings):
     auth_assertion_max_seconds: int = Field(default=300, ge=30, le=3600)
     # How long a process trusts its in-memory copy of the signing keys before re-reading them.
     auth_key_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    # How long a token found not revoked is trusted before the revocation table is probed again.
+    # Bounds how late a revocation made by another process takes effect here (one made in this
+    # process, e.g. through its revocation endpoint, is effective at once); 0 probes every request.
+    auth_revocation_check_seconds: float = Field(default=2.0, ge=0, le=10)
 
     auth_lockout_threshold: int = Field(default=5, ge=1, le=100)
     auth_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)

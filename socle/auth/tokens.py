@@ -9,8 +9,14 @@ Verification refuses, each with its own `InvalidToken.reason`: malformed tokens,
 any algorithm but RS256 (so an HS256 token keyed with our public key goes nowhere), a wrong `typ`
 (an ID token is not an access token), an unknown or retired kid, a bad signature, a wrong issuer
 or audience, an expired or not-yet-valid token, and a revoked one. The cheap checks come first;
-the revocation lookup (one primary-key probe for the jti and the grant) runs last, and only for
-tokens that are otherwise valid, hence not yet expired.
+the revocation lookup (`socle.auth.revocations`) runs last, and only for tokens that are otherwise
+valid, hence not yet expired.
+
+A client presents the same token for each of its requests over the token's 10-15 minutes, so a
+token that passed the signature and claims checks is remembered by its SHA-256 digest (never the
+token itself) until it expires. Each later presentation still re-checks what can change: the expiry
+against the clock, that its signing key is still in the key ring (a removed key stops its tokens at
+once), and revocation. Only signature, header and claims parsing, which cannot change, are skipped.
 
     claims = verify_access_token(bearer, verifier=provider.verifier)
 """
@@ -19,25 +25,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from socle.auth.claims import access_claims
 from socle.auth.context import AccessClaims
 from socle.auth.db import epoch_now
 from socle.auth.errors import InvalidToken
 from socle.auth.keys import SIGNING_ALG, KeyRing, SigningKey
+from socle.auth.revocations import RevocationLookup
 
 ACCESS_TOKEN_TYPE = "at+jwt"
+MAX_VERIFIED = 20_000  # tokens remembered as verified (a few hundred bytes each)
 ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 MAX_TOKEN_LENGTH = 16_384
 _PRINTABLE_ALG = re.compile(r"^[A-Za-z0-9+-]{1,16}$")
@@ -62,6 +70,18 @@ def _b64_json(segment: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
+class _Verified:
+    """A token that passed every check but revocation: what the next presentation may skip."""
+
+    __slots__ = ("access", "claims", "expires_at", "kid")
+
+    def __init__(self, claims: dict[str, Any], kid: str) -> None:
+        self.claims = claims
+        self.kid = kid
+        self.expires_at: int = claims["exp"]
+        self.access: AccessClaims | None = None
+
+
 class TokenVerifier:
     """Checks access tokens against the key ring and the revocation table (thread-safe)."""
 
@@ -75,6 +95,7 @@ class TokenVerifier:
         fhir_base: str,
         leeway: int = 30,
         clock: Callable[[], float] = epoch_now,
+        revocation_check_seconds: float = 2.0,
     ) -> None:
         self.engine = engine
         self.keyring = keyring
@@ -83,17 +104,55 @@ class TokenVerifier:
         self.fhir_base = fhir_base
         self.leeway = leeway
         self.clock = clock
-        self._revocations = RevocationLookup(engine)
+        self._revocations = RevocationLookup(engine, fresh_for=revocation_check_seconds, clock=clock)
+        self._verified: dict[bytes, _Verified] = {}
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str | None) -> AccessClaims:
-        return access_claims(self.verified_claims(token), self.fhir_base)
+        verified = self._verified_token(token, check_revocation=True)
+        if verified.access is None:
+            verified.access = access_claims(verified.claims, self.fhir_base)
+        return verified.access
 
     def verified_claims(self, token: str | None, *, check_revocation: bool = True) -> dict[str, Any]:
         """The claims of a valid access token; InvalidToken (401) with the reason otherwise."""
+        return dict(self._verified_token(token, check_revocation=check_revocation).claims)
+
+    def is_revoked(self, jti: str, grant_id: str | None) -> bool:
+        return self._revocations.any_revoked(jti, grant_id or jti)
+
+    def _verified_token(self, token: str | None, *, check_revocation: bool) -> _Verified:
         if not token:
             raise InvalidToken("missing", "No bearer token")
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed", "The token is not a compact JWS")
+        digest = hashlib.sha256(token.encode()).digest()
+        verified = self._verified.get(digest)
+        if verified is None:
+            claims, kid = self._checked(token)
+            verified = _Verified(claims, kid)
+            self._remember(digest, verified)
+        else:
+            # What can change since the first check: the clock, and the key ring.
+            if self.clock() > verified.expires_at + self.leeway:
+                raise InvalidToken("expired", "The token expired")
+            if self.keyring.public_key(verified.kid) is None:
+                raise InvalidToken("unknown_kid", "The token is signed with an unknown or retired key")
+        claims = verified.claims
+        if check_revocation and self.is_revoked(claims["jti"], claims.get("sid")):
+            raise InvalidToken("revoked", "The token was revoked")
+        return verified
+
+    def _remember(self, digest: bytes, verified: _Verified) -> None:
+        with self._verified_lock:
+            if len(self._verified) >= MAX_VERIFIED:
+                now = self.clock()
+                live = {k: v for k, v in self._verified.items() if now <= v.expires_at + self.leeway}
+                self._verified = live if len(live) < MAX_VERIFIED else {}
+            self._verified[digest] = verified
+
+    def _checked(self, token: str) -> tuple[dict[str, Any], str]:
+        """Header, key, signature and claims of a token seen for the first time: (claims, kid)."""
         header_segment = token.split(".", 1)[0]
         try:
             header = _b64_json(header_segment)
@@ -118,12 +177,7 @@ class TokenVerifier:
         if not isinstance(claims, dict):
             raise InvalidToken("malformed", "The token payload is not a JSON object")
         self._check_claims(claims)
-        if check_revocation and self.is_revoked(claims["jti"], claims.get("sid")):
-            raise InvalidToken("revoked", "The token was revoked")
-        return claims
-
-    def is_revoked(self, jti: str, grant_id: str | None) -> bool:
-        return self._revocations.any_revoked(jti, grant_id or jti)
+        return claims, header["kid"]
 
     # -- checks, cheapest first ------------------------------------------------------------
 
@@ -167,63 +221,6 @@ class TokenVerifier:
         sid = claims.get("sid")
         if sid is not None and not isinstance(sid, str):
             raise InvalidToken("malformed", "The token claim sid is not a string")
-
-
-class RevocationLookup:
-    """The hot-path probe of `auth_revocation`: one primary-key lookup, one round trip.
-
-    Through SQLAlchemy's Connection a probe costs a pool checkout with pre-ping, BEGIN and ROLLBACK
-    (~450 µs on PostgreSQL, ~230 µs on SQLite, measured). Here: a raw DBAPI cursor on a companion
-    autocommit pool without pre-ping on PostgreSQL (~70 µs, retried once on a dropped connection),
-    and on SQLite the store's own connections, which run outside transactions at the driver level
-    (autocommit; a bare SELECT sees the last commit): ~15 µs.
-    """
-
-    SQL = "SELECT 1 FROM auth_revocation WHERE revoked_id IN ({0}, {0}) LIMIT 1"
-
-    def __init__(self, engine: Engine) -> None:
-        if engine.dialect.name == "postgresql":
-            self.engine = _autocommit_companion(engine)
-            self.sql = self.SQL.format("%s")
-        else:
-            self.engine = engine
-            self.sql = self.SQL.format("?")
-
-    def any_revoked(self, first: str, second: str) -> bool:
-        for attempt in (1, 2):
-            raw = self.engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(self.sql, (first, second))
-                    return cursor.fetchone() is not None
-                finally:
-                    cursor.close()
-            except Exception as error:
-                if attempt == 2 or not _is_disconnect(self.engine, error):
-                    raise
-                raw.invalidate()
-            finally:
-                raw.close()
-        raise AssertionError("unreachable")
-
-
-_companions: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-_companions_lock = threading.Lock()
-
-
-def _autocommit_companion(engine: Engine) -> Engine:
-    """One small autocommit pool per store engine, shared by every verifier on it."""
-    with _companions_lock:
-        companion = _companions.get(engine)
-        if companion is None:
-            companion = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=16)
-            _companions[engine] = companion
-        return companion
-
-
-def _is_disconnect(engine: Engine, error: Exception) -> bool:
-    return bool(engine.dialect.is_disconnect(cast(Any, error), None, None))
 
 
 def verify_access_token(token: str | None, *, verifier: TokenVerifier) -> AccessClaims:

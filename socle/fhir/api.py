@@ -72,17 +72,8 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
             body=body,
             base_url=base_url,
         )
-        ctx = await run_in_threadpool(_authenticated, request, store, fhir_request)
-        try:
-            _check_format(request)
-        except SocleError as error:
-            interaction = classify(fhir_request.method, fhir_request.path)
-            query = query_of(fhir_request)
-            await run_in_threadpool(
-                trace_failure, store, ctx, interaction, error.status, error.message, query
-            )
-            raise
-        response = await run_in_threadpool(perform, store, fhir_request, ctx)
+        # One trip to the threadpool for the whole request: each hop costs a thread hand-off.
+        response = await run_in_threadpool(_serve, request, store, fhir_request)
     except SocleError as error:
         return _error(error)
     except Exception:  # the client gets an OperationOutcome, never a stack trace
@@ -95,6 +86,18 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
     if request.method == "HEAD":
         return Response(status_code=rendered.status_code, headers=dict(rendered.headers))
     return rendered
+
+
+def _serve(request: Request, store: FhirStore, fhir_request: FhirRequest) -> FhirResponse:
+    """Authenticate, check the format, perform: every outcome, refusals included, is traced."""
+    ctx = _authenticated(request, store, fhir_request)
+    try:
+        _check_format(request)
+    except SocleError as error:
+        interaction = classify(fhir_request.method, fhir_request.path)
+        trace_failure(store, ctx, interaction, error.status, error.message, query_of(fhir_request))
+        raise
+    return perform(store, fhir_request, ctx)
 
 
 def _authenticated(request: Request, store: FhirStore, fhir_request: FhirRequest) -> RequestContext:

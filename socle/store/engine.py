@@ -28,7 +28,13 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_store_engine(url: str) -> Engine:
+# Connections a PostgreSQL engine keeps open: one per thread of the server's threadpool (anyio's
+# default limit is 40) plus the audit writer. A smaller pool under a higher concurrency opened and
+# closed an overflow connection per checkout (327-602 new connections per 10 s in bench/RESULTS.md).
+POOL_SIZE = 41
+
+
+def create_store_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -39,8 +45,8 @@ def create_store_engine(url: str) -> Engine:
         # Custom plans keep the per-value estimates (planning costs ~0.1 ms).
         engine = create_engine(
             url,
-            pool_size=10,
-            max_overflow=20,
+            pool_size=pool_size,
+            max_overflow=10,
             pool_pre_ping=True,
             connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from socle.clock import fhir_instant, to_micros, utc_now
@@ -100,6 +100,8 @@ class _PendingWrites:
     versions: list[dict[str, Any]] = field(default_factory=list)
     index: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     unindex: list[int] = field(default_factory=list)
+    # False while every new resource has an id the server drew (a uuid): no clash to report.
+    may_clash: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.resources or self.versions or self.index or self.unindex)
@@ -165,9 +167,9 @@ class StoreSession:
         self._next_pk: int | None = None
         # Every resource this session read or wrote: the audit trail derives the patients touched.
         self.touched: set[int] = set()
-        # The patients whose compartment each resource written here lies in, known from its index
-        # rows: tracing a large transaction needs no query for them.
-        self.written_patients: dict[int, frozenset[str]] = {}
+        # The patients whose compartment each resource written or read by id here lies in, known
+        # from its index rows: tracing a large transaction, or a read, needs no query for them.
+        self.known_patients: dict[int, frozenset[str]] = {}
         # The audit chain's head once this transaction holds the chain lock (see socle.audit.trail).
         self.audit_head: str | None = None
 
@@ -184,11 +186,39 @@ class StoreSession:
         return current
 
     def read_any(self, res_type: str, res_id: str) -> StoredResource:
-        """The current version even if deleted (its key, for access checks); NotFound if never existed."""
-        current = self.current(res_type, res_id)
-        if current is None:
+        """The current version even if deleted (its key, for access checks); NotFound if never existed.
+
+        The same query brings the resource's index references to patients, so the patients whose
+        compartment it lies in are known (`known_patients`) and its trace needs no query of its own.
+        """
+        self.flush()
+        r, v, ref = schema.resource, schema.resource_version, schema.idx_reference
+        query = (
+            select(
+                r.c.pk,
+                r.c.version,
+                r.c.last_updated,
+                r.c.deleted,
+                v.c.data,
+                v.c.method,
+                ref.c.param,
+                ref.c.target_id,
+            )
+            .join(v, and_(v.c.resource_pk == r.c.pk, v.c.version == r.c.version))
+            .outerjoin(ref, and_(ref.c.resource_pk == r.c.pk, ref.c.target_type == "Patient"))
+            .where(r.c.res_type == res_type, r.c.res_id == res_id)
+        )
+        rows = self.connection.execute(query).all()
+        if not rows:
             raise NotFound(f"{res_type}/{res_id} is not known")
-        return current
+        row = rows[0]
+        links = compartment_parameters("Patient").get(res_type, ())
+        patients = {res_id} if res_type == "Patient" else set()
+        patients.update(link.target_id for link in rows if link.target_id and link.param in links)
+        self.known_patients[row.pk] = frozenset(patients)
+        return StoredResource(
+            res_type, res_id, row.version, row.last_updated, row.deleted, row.data, row.method, row.pk
+        )
 
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
         self.flush()
@@ -278,10 +308,27 @@ class StoreSession:
         # reported by flush() as a Conflict.
         pk = self._allocate_pk()
         self._pending.resources.append({"pk": pk, **row})
-        self._add_version(pk, res_type, new_id, 1, now, "POST", body)
-        self._index(pk, res_type, body)
+        self._pending.may_clash = True
+        data = canonical_bytes(body)
+        self._add_version(pk, res_type, new_id, 1, now, "POST", data)
+        self._index(pk, res_type, new_id, self.store.index_rows(body))
         self.touched.add(pk)
-        return StoredResource(res_type, new_id, 1, now, False, canonical_bytes(body), "POST", pk)
+        return StoredResource(res_type, new_id, 1, now, False, data, "POST", pk)
+
+    def create_built(self, res_type: str, res_id: str, now: int, data: bytes, rows: list[IndexRow]) -> int:
+        """Store a resource the server built, checked and indexed itself (the audit trail's events).
+
+        `data` must already be the canonical bytes of the stamped version 1 (id, meta.versionId "1",
+        meta.lastUpdated = `now`), and `rows` its index rows: nothing is validated or indexed here.
+        Returns the new resource's key.
+        """
+        pk = self._allocate_pk()
+        row = {"res_type": res_type, "res_id": res_id, "version": 1, "last_updated": now, "deleted": False}
+        self._pending.resources.append({"pk": pk, **row})
+        self._add_version(pk, res_type, res_id, 1, now, "POST", data)
+        self._index(pk, res_type, res_id, rows)
+        self.touched.add(pk)
+        return pk
 
     def _allocate_pk(self) -> int:
         if not is_sqlite(self.store.engine):
@@ -321,13 +368,12 @@ class StoreSession:
         version = current.version + 1
         body = self._stamp(resource, res_id, version, now)
         self._bump(current.pk, version, now, deleted=False)
-        self._add_version(current.pk, res_type, res_id, version, now, "PUT", body)
+        data = canonical_bytes(body)
+        self._add_version(current.pk, res_type, res_id, version, now, "PUT", data)
         self._pending.unindex.append(current.pk)
-        self._index(current.pk, res_type, body)
+        self._index(current.pk, res_type, res_id, self.store.index_rows(body))
         self.touched.add(current.pk)
-        return StoredResource(
-            res_type, res_id, version, now, False, canonical_bytes(body), "PUT", current.pk
-        ), False
+        return StoredResource(res_type, res_id, version, now, False, data, "PUT", current.pk), False
 
     def delete(self, res_type: str, res_id: str, *, if_match: int | None = None) -> StoredResource | None:
         """Soft delete: a new version marked deleted; history keeps everything. None if already deleted."""
@@ -437,7 +483,7 @@ class StoreSession:
         )
 
     def _add_version(
-        self, pk: int, res_type: str, res_id: str, version: int, now: int, method: str, body: dict[str, Any]
+        self, pk: int, res_type: str, res_id: str, version: int, now: int, method: str, data: bytes
     ) -> None:
         self._pending.versions.append(
             {
@@ -448,14 +494,13 @@ class StoreSession:
                 "last_updated": now,
                 "method": method,
                 "deleted": False,
-                "data": canonical_bytes(body),
+                "data": data,
             }
         )
 
-    def _index(self, pk: int, res_type: str, body: dict[str, Any]) -> None:
-        rows = self.store.index_rows(body)
+    def _index(self, pk: int, res_type: str, res_id: str, rows: list[IndexRow]) -> None:
         links = compartment_parameters("Patient").get(res_type, ())
-        patients = {body["id"]} if res_type == "Patient" else set()
+        patients = {res_id} if res_type == "Patient" else set()
         patients.update(
             row.target_id
             for row in rows
@@ -464,7 +509,7 @@ class StoreSession:
             and row.target_id
             and row.param in links
         )
-        self.written_patients[pk] = frozenset(patients)
+        self.known_patients[pk] = frozenset(patients)
         for row in rows:
             table, values = _row_values(row)
             values.update(resource_pk=pk, res_type=res_type, param=row.param)
@@ -475,7 +520,18 @@ class StoreSession:
         if not self._pending:
             return
         pending, self._pending = self._pending, _PendingWrites()
-        if pending.resources:
+        if not pending.may_clash and not pending.unindex and not is_sqlite(self.store.engine):
+            # Only new resources with server-drawn ids (the audit trail's events): a clash would be
+            # a bug, not a conflict to report, so no savepoint, and the few rows of every table go
+            # in one round trip instead of two per table's COPY.
+            tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
+            tables += list(pending.index.items())
+            _insert_pipelined(self.connection, [(table, rows) for table, rows in tables if rows])
+            return
+        if pending.resources and not pending.may_clash:
+            # Only server-drawn ids: no clash to report, no savepoint (two statements).
+            self.store.bulk_insert(self.connection, schema.resource, pending.resources)
+        elif pending.resources:
             try:
                 with self.connection.begin_nested():
                     self.store.bulk_insert(self.connection, schema.resource, pending.resources)
@@ -581,7 +637,48 @@ class FhirStore:
         if not is_sqlite(self.engine):
             _copy_rows(connection, table, rows)
         else:
-            connection.execute(insert(table), rows)
+            _insert_values(connection, table, rows)
+
+
+def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """PostgreSQL: multi-row INSERTs for several tables sent in one psycopg pipeline (one round trip).
+
+    For a few hundred rows (an audit batch) this beats a COPY per table, which costs two round
+    trips each; bulk loads keep COPY (`_copy_rows`).
+    """
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.pipeline(), raw.cursor() as cursor:
+        for table, rows in tables:
+            columns = [c.name for c in table.columns if c.name in rows[0]]
+            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            per_statement = max(1, _STATEMENT_PARAMETERS // len(columns))
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                sql = (
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([one] * len(chunk))}"
+                )
+                cursor.execute(sql, [row[c] for row in chunk for c in columns])
+
+
+# SQLite's default limit on the parameters of one statement is 32,766 (PostgreSQL's 65,535).
+_STATEMENT_PARAMETERS = 30_000
+
+
+def _insert_values(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """SQLite: multi-row `INSERT ... VALUES (...), (...)`, one statement per 30,000 parameters.
+
+    `executemany` steps the statement once per row, and the sqlite3 module releases and retakes the
+    GIL around each step: under load, the audit writer queued for the GIL once per index row.
+    The values are plain Python (str, int, float, bool, bytes, None): no SQLAlchemy type converts them.
+    """
+    columns = [c.name for c in table.columns if c.name in rows[0]]
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    per_statement = max(1, _STATEMENT_PARAMETERS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([one] * len(chunk))}"
+        connection.exec_driver_sql(sql, tuple(row[c] for row in chunk for c in columns))
 
 
 def _copy_rows(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:

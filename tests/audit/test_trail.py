@@ -154,3 +154,35 @@ def test_audit_verify_command(client: TestClient, engine: Engine, cli: CliRunner
         connection.execute(delete(schema.resource).where(schema.resource.c.res_type == "AuditEvent"))
     broken = cli.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 1 and "supprimé" in broken.output
+
+
+def test_a_read_names_the_same_patients_as_the_index_without_a_query_of_its_own(
+    client: TestClient, engine: Engine
+) -> None:
+    from socle.audit.trail import patients_of
+    from socle.store.repository import FhirStore
+
+    jeanne = client.post("/fhir/Patient", json=patient()).json()["id"]
+    linked = {
+        **patient("Martin", "J."),
+        "link": [{"other": {"reference": f"Patient/{jeanne}"}, "type": "seealso"}],
+    }
+    other = client.post("/fhir/Patient", json=linked).json()["id"]
+    weight = client.post("/fhir/Observation", json=observation(f"Patient/{jeanne}")).json()["id"]
+    org = client.post("/fhir/Organization", json={"resourceType": "Organization", "name": "CH"}).json()["id"]
+    store = FhirStore(engine)
+    for res_type, res_id, expected in [
+        ("Patient", jeanne, (jeanne,)),
+        ("Patient", other, tuple(sorted((jeanne, other)))),
+        ("Observation", weight, (jeanne,)),
+        ("Organization", org, ()),
+    ]:
+        with store.session(readonly=True) as session:
+            pk = session.read_any(res_type, res_id).pk
+            assert patients_of(session, {pk}) == expected  # from what the read brought
+        with store.session(readonly=True) as session:
+            session.touched.add(pk)
+            assert patients_of(session, {pk}) == expected  # from the index, queried
+    assert client.get(f"/fhir/Observation/{weight}").status_code == 200
+    read = next(e for e in audit_events(client, patient=jeanne) if subtype(e) == "read")
+    assert {"reference": f"Patient/{jeanne}"} in [ent["what"] for ent in read["entity"] if "what" in ent]

@@ -9,7 +9,7 @@ import pytest
 from socle.audit.trail import AccessTrace, chain_length, verify_chain
 from socle.audit.writer import AuditWriter
 from socle.auth.context import RequestContext
-from socle.store.repository import FhirStore
+from socle.store.repository import FhirStore, StoreSession
 
 ACTOR = RequestContext(
     actor_type="system", actor_id="Client/t", display="t", scopes=frozenset({"system/*.*"})
@@ -35,10 +35,10 @@ def test_a_trace_that_cannot_be_written_fails_the_request(
 ) -> None:
     writer = AuditWriter(store)
 
-    def broken(_resource: object) -> list[object]:
+    def broken(*_args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "index_rows", broken)
+    monkeypatch.setattr(StoreSession, "flush", broken)  # the batch's rows cannot be written
     with pytest.raises(RuntimeError, match="disk full"):
         writer.write(ACTOR, AccessTrace("read", 200))
     assert chain_length(store.engine) == 0

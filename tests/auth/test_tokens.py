@@ -1,11 +1,14 @@
 """`verify_access_token`: every way a bearer token can be bad is refused with its own reason; key
-rotation keeps earlier tokens verifying until they expire; a removed key stops them at once."""
+rotation keeps earlier tokens verifying until they expire; a removed key stops them at once; a
+token remembered as verified still expires, and a revocation takes effect at once in this process
+and within `auth_revocation_check_seconds` when another process made it."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -14,13 +17,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from joserfc import jws
 from joserfc.jwk import RSAKey
+from sqlalchemy import Engine
 
 from socle.auth import records
 from socle.auth.errors import InvalidToken
 from socle.auth.keys import rotate_signing_key
 from socle.auth.provider import AuthProvider
+from socle.auth.settings import AuthSettings
 from socle.auth.tokens import verify_access_token
 from socle.errors import Unauthorized
+from socle.store.repository import FhirStore
 from tests.auth.conftest import FakeClock
 
 
@@ -159,10 +165,72 @@ def test_revoked_token_and_revoked_grant(provider: AuthProvider) -> None:
     minted = provider.mint_operator_token("system/*.rs")
     records.revoke_access_token(provider.engine, minted.jti, minted.expires_at, int(provider.clock()))
     assert reason(provider, minted.token) == "revoked"
-    in_grant = signed(provider, claims_of(provider, sid="grant-1", jti="jti-2"))
+    grant = f"grant-{uuid.uuid4().hex}"  # revocations are remembered per database, by the process
+    in_grant = signed(provider, claims_of(provider, sid=grant, jti="jti-2"))
     verify_access_token(in_grant, verifier=provider.verifier)
-    records.revoke_grant(provider.engine, "grant-1", int(provider.clock()))
+    records.revoke_grant(provider.engine, grant, int(provider.clock()))
     assert reason(provider, in_grant) == "revoked"
+
+
+def revoke_from_another_process(provider: AuthProvider, revoked_id: str) -> None:
+    """The row another worker or the CLI would write: this process hears nothing of it."""
+    from sqlalchemy import insert
+
+    from socle.auth import schema
+
+    now = int(provider.clock())
+    row = {"revoked_id": revoked_id, "kind": "jti", "revoked_at": now, "expires_at": now + 3600}
+    with provider.engine.begin() as connection:
+        connection.execute(insert(schema.revocation).values(**row))
+
+
+def test_a_revocation_by_another_process_takes_effect_within_the_documented_bound(
+    provider: AuthProvider, clock: FakeClock
+) -> None:
+    bound = provider.settings.auth_revocation_check_seconds
+    assert 0 < bound <= 10
+    minted = provider.mint_operator_token("system/*.rs")
+    verify_access_token(minted.token, verifier=provider.verifier)  # found not revoked: trusted `bound` s
+    revoke_from_another_process(provider, minted.jti)
+    clock.advance(bound)
+    assert reason(provider, minted.token) == "revoked"
+    assert reason(provider, minted.token) == "revoked"  # a revoked token is never trusted again
+
+
+def test_with_no_bound_every_request_probes_the_revocations(
+    engine: Engine, store: FhirStore, auth_settings: AuthSettings, clock: FakeClock
+) -> None:
+    settings = auth_settings.model_copy(update={"auth_revocation_check_seconds": 0})
+    provider = AuthProvider(engine, settings, store=store, clock=clock)
+    minted = provider.mint_operator_token("system/*.rs")
+    verify_access_token(minted.token, verifier=provider.verifier)
+    revoke_from_another_process(provider, minted.jti)
+    assert reason(provider, minted.token) == "revoked"
+
+
+def test_a_remembered_token_still_expires_and_still_needs_its_key(
+    provider: AuthProvider, clock: FakeClock
+) -> None:
+    minted = provider.mint_operator_token("system/*.rs")
+    verify_access_token(minted.token, verifier=provider.verifier)  # now remembered as verified
+    clock.advance(provider.access_token_lifetime + provider.settings.auth_leeway_seconds + 1)
+    assert reason(provider, minted.token) == "expired"
+    clock.advance(-(provider.access_token_lifetime + provider.settings.auth_leeway_seconds + 1))
+    old_kid = provider.keyring.signing_key().kid
+    provider.keyring.rotate()
+    assert provider.keyring.remove(old_kid)
+    assert reason(provider, minted.token) == "unknown_kid"
+
+
+def test_a_tampered_copy_of_a_verified_token_is_checked_afresh(provider: AuthProvider) -> None:
+    minted = provider.mint_operator_token("system/*.rs")
+    verify_access_token(minted.token, verifier=provider.verifier)
+    header, payload, signature = minted.token.split(".")
+    wider = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    wider["scope"] = "system/*.cruds"
+    assert reason(provider, f"{header}.{b64(json.dumps(wider).encode())}.{signature}") == "signature"
+    unsigned = b64(json.dumps({"alg": "none", "typ": "at+jwt", "kid": "k"}).encode())
+    assert reason(provider, f"{unsigned}.{payload}.") == "algorithm"
 
 
 def test_rotation_keeps_previous_key_until_its_tokens_expire(
