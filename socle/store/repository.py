@@ -106,6 +106,9 @@ class _PendingWrites:
     def __bool__(self) -> bool:
         return bool(self.resources or self.versions or self.index or self.unindex)
 
+    def row_count(self) -> int:
+        return len(self.resources) + len(self.versions) + sum(len(rows) for rows in self.index.values())
+
 
 def _row_values(row: IndexRow) -> tuple[Table, dict[str, Any]]:
     values: dict[str, Any]
@@ -305,10 +308,11 @@ class StoreSession:
         body = self._stamp(resource, new_id, 1, now)
         row = {"res_type": res_type, "res_id": new_id, "version": 1, "last_updated": now, "deleted": False}
         # The row is written with the session's other buffered rows; a clash on (type, id) is then
-        # reported by flush() as a Conflict.
+        # reported by flush() as a Conflict. Only a client's id can clash (create-on-update racing
+        # another): a drawn UUID cannot, and a bundle of those goes in one pipelined round trip.
         pk = self._allocate_pk()
         self._pending.resources.append({"pk": pk, **row})
-        self._pending.may_clash = True
+        self._pending.may_clash = self._pending.may_clash or res_id is not None
         data = canonical_bytes(body)
         self._add_version(pk, res_type, new_id, 1, now, "POST", data)
         self._index(pk, res_type, new_id, self.store.index_rows(body))
@@ -520,10 +524,15 @@ class StoreSession:
         if not self._pending:
             return
         pending, self._pending = self._pending, _PendingWrites()
-        if not pending.may_clash and not pending.unindex and not is_sqlite(self.store.engine):
-            # Only new resources with server-drawn ids (the audit trail's events): a clash would be
-            # a bug, not a conflict to report, so no savepoint, and the few rows of every table go
-            # in one round trip instead of two per table's COPY.
+        if (
+            not pending.may_clash
+            and not pending.unindex
+            and not is_sqlite(self.store.engine)
+            and pending.row_count() <= _PIPELINED_ROWS
+        ):
+            # Only new resources with server-drawn ids (audit events, a bundle's creates): a clash
+            # would be a bug, not a conflict to report, so no savepoint, and the rows of every table
+            # go in one round trip instead of two per table's COPY (bulk loads keep COPY).
             tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
             tables += list(pending.index.items())
             _insert_pipelined(self.connection, [(table, rows) for table, rows in tables if rows])
@@ -660,6 +669,9 @@ def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dic
                 )
                 cursor.execute(sql, [row[c] for row in chunk for c in columns])
 
+
+# Above this many rows in one flush, COPY's cheaper server side wins over saved round trips.
+_PIPELINED_ROWS = 5_000
 
 # SQLite's default limit on the parameters of one statement is 32,766 (PostgreSQL's 65,535).
 _STATEMENT_PARAMETERS = 30_000
