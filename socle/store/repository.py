@@ -223,6 +223,20 @@ class StoreSession:
             res_type, res_id, row.version, row.last_updated, row.deleted, row.data, row.method, row.pk
         )
 
+    def _remember_indexed_patients(self, pk: int, res_type: str, res_id: str) -> None:
+        """The patients whose compartment the stored version lies in, before an update re-indexes it."""
+        links = compartment_parameters("Patient").get(res_type, ())
+        patients = {res_id} if res_type == "Patient" else set()
+        if links:
+            ref = schema.idx_reference
+            rows = self.connection.execute(
+                select(ref.c.param, ref.c.target_id).where(
+                    ref.c.resource_pk == pk, ref.c.target_type == "Patient"
+                )
+            )
+            patients.update(row.target_id for row in rows if row.target_id and row.param in links)
+        self.known_patients[pk] = frozenset(patients)
+
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
         self.flush()
         r, v = schema.resource, schema.resource_version
@@ -371,6 +385,8 @@ class StoreSession:
         now = max(to_micros(utc_now()), current.last_updated + 1)
         version = current.version + 1
         body = self._stamp(resource, res_id, version, now)
+        if current.pk not in self.known_patients:
+            self._remember_indexed_patients(current.pk, res_type, res_id)
         self._bump(current.pk, version, now, deleted=False)
         data = canonical_bytes(body)
         self._add_version(current.pk, res_type, res_id, version, now, "PUT", data)
@@ -513,7 +529,9 @@ class StoreSession:
             and row.target_id
             and row.param in links
         )
-        self.known_patients[pk] = frozenset(patients)
+        # An update keeps the patients the read before it found: moving a resource from one
+        # patient to another is in both patients' journals.
+        self.known_patients[pk] = frozenset(patients) | self.known_patients.get(pk, frozenset())
         for row in rows:
             table, values = _row_values(row)
             values.update(resource_pk=pk, res_type=res_type, param=row.param)

@@ -79,6 +79,16 @@ def test_patient_journal_lists_who_read_the_record(client: TestClient) -> None:
     assert all(e["agent"][0]["requestor"] for e in journal)
 
 
+def test_moving_a_resource_to_another_patient_shows_in_both_journals(client: TestClient) -> None:
+    first = client.post("/fhir/Patient", json=patient()).json()["id"]
+    second = client.post("/fhir/Patient", json=patient("Autre")).json()["id"]
+    created = client.post("/fhir/Observation", json=observation(f"Patient/{first}")).json()
+    moved = {**created, "subject": {"reference": f"Patient/{second}"}}
+    assert client.put(f"/fhir/Observation/{created['id']}", json=moved).status_code == 200
+    for pid in (first, second):
+        assert "update" in [subtype(e) for e in audit_events(client, patient=pid)], pid
+
+
 def test_audit_events_cannot_be_written_through_the_api(client: TestClient, engine: Engine) -> None:
     client.get("/fhir/Patient")
     event = audit_events(client)[0]
