@@ -4,7 +4,9 @@ A `StoreSession` is one database transaction: everything done through it commits
 all (a transaction bundle is one session). Writes validate the resource, stamp `id`/`meta`, store the
 canonical JSON bytes as a new version and replace the resource's index rows. Version rows and index
 rows are buffered and written in bulk (executemany / COPY) when the session flushes, which happens
-before any query in the session and at commit.
+before any query in the session and at commit. The flush then feeds the store's projections
+(`socle.store.projections`: derived tables such as the directory's search table) with the resources
+of their types written since the last flush.
 
     with store.session() as s:
         stored = s.create({"resourceType": "Patient", "name": [{"family": "Martin"}]})
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,7 @@ from socle.search.rows import (
 )
 from socle.store import schema
 from socle.store.engine import is_sqlite
+from socle.store.projections import Change, Projection, Projections
 
 Validator = Callable[[Any], list[Issue]]
 Indexer = Callable[[dict[str, Any]], list[IndexRow]]
@@ -100,9 +103,11 @@ class _PendingWrites:
     versions: list[dict[str, Any]] = field(default_factory=list)
     index: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     unindex: list[int] = field(default_factory=list)
+    # For the projections: the last change of each resource of a projected type, by (type, id).
+    changes: dict[tuple[str, str], Change] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.resources or self.versions or self.index or self.unindex)
+        return bool(self.resources or self.versions or self.index or self.unindex or self.changes)
 
 
 def _row_values(row: IndexRow) -> tuple[Table, dict[str, Any]]:
@@ -280,6 +285,7 @@ class StoreSession:
         self._pending.resources.append({"pk": pk, **row})
         self._add_version(pk, res_type, new_id, 1, now, "POST", body)
         self._index(pk, res_type, body)
+        self._project(Change(pk, res_type, new_id, body, created=True))
         self.touched.add(pk)
         return StoredResource(res_type, new_id, 1, now, False, canonical_bytes(body), "POST", pk)
 
@@ -324,6 +330,7 @@ class StoreSession:
         self._add_version(current.pk, res_type, res_id, version, now, "PUT", body)
         self._pending.unindex.append(current.pk)
         self._index(current.pk, res_type, body)
+        self._project(Change(current.pk, res_type, res_id, body))
         self.touched.add(current.pk)
         return StoredResource(
             res_type, res_id, version, now, False, canonical_bytes(body), "PUT", current.pk
@@ -359,6 +366,7 @@ class StoreSession:
         )
         # The index rows stay (every query filters deleted resources out): the audit trail still
         # finds whose compartment the deleted resource was in. A later update re-indexes.
+        self._project(Change(current.pk, res_type, res_id, None))
         self.touched.add(current.pk)
         return StoredResource(res_type, res_id, version, now, True, None, "DELETE", current.pk)
 
@@ -470,6 +478,15 @@ class StoreSession:
             values.update(resource_pk=pk, res_type=res_type, param=row.param)
             self._pending.index.setdefault(table, []).append(values)
 
+    def _project(self, change: Change) -> None:
+        if self.store.projections.watching(change.res_type):
+            key = (change.res_type, change.res_id)
+            earlier = self._pending.changes.pop(key, None)
+            if earlier is not None and earlier.created:
+                # Created in this same flush: its derived rows still do not exist.
+                change = Change(change.pk, change.res_type, change.res_id, change.body, created=True)
+            self._pending.changes[key] = change
+
     def flush(self) -> None:
         """Write buffered versions and index rows (before any read in this session, and at commit)."""
         if not self._pending:
@@ -489,6 +506,8 @@ class StoreSession:
             self.store.bulk_insert(self.connection, schema.resource_version, pending.versions)
         for table, rows in pending.index.items():
             self.store.bulk_insert(self.connection, table, rows)
+        if pending.changes:
+            self.store.projections.apply(self.connection, pending.changes)
 
 
 def _same_content(stored: bytes, resource: dict[str, Any]) -> bool:
@@ -507,10 +526,18 @@ def _same_content(stored: bytes, resource: dict[str, Any]) -> bool:
 class FhirStore:
     """The store: an engine, a validator and the indexing pipeline. Thread-safe; one per process."""
 
-    def __init__(self, engine: Engine, *, validator: Validator | None = None, indexer: Indexer | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        validator: Validator | None = None,
+        indexer: Indexer | None = None,
+        projections: Sequence[Projection] | None = None,
+    ):
         self.engine = engine
         self._validator = validator
         self._indexer = indexer
+        self._projections = Projections(projections) if projections is not None else None
         self._pk_lock = threading.Lock()
         self._pk_block: list[int] = []
         self._audit_writer: Any = None
@@ -549,6 +576,20 @@ class FhirStore:
                 self._pk_block = sorted((int(r[0]) for r in rows), reverse=True)
             return self._pk_block.pop()
 
+    @property
+    def projections(self) -> Projections:
+        """The derived tables kept in step with the writes (default: the application's list)."""
+        if self._projections is None:
+            from socle.projections import installed_projections
+
+            self._projections = Projections(installed_projections())
+        return self._projections
+
+    def rebuild_projections(self) -> dict[str, int]:
+        """Derive every projection again from the current resources, in one transaction."""
+        with self.engine.begin() as connection:
+            return self.projections.rebuild(connection)
+
     def validate(self, resource: Any) -> list[Issue]:
         if self._validator is None:
             from socle.fhir.validation import default_validator
@@ -578,10 +619,17 @@ class FhirStore:
                 session.flush()
 
     def bulk_insert(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        if not is_sqlite(self.engine):
-            _copy_rows(connection, table, rows)
-        else:
-            connection.execute(insert(table), rows)
+        insert_rows(connection, table, rows)
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows at once: COPY on PostgreSQL, executemany on SQLite (nothing when empty)."""
+    if not rows:
+        return
+    if connection.dialect.name != "sqlite":
+        _copy_rows(connection, table, rows)
+    else:
+        connection.execute(insert(table), rows)
 
 
 def _copy_rows(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
