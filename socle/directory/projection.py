@@ -45,6 +45,7 @@ from sqlalchemy import (
     and_,
     delete,
     false,
+    func,
     select,
 )
 
@@ -317,7 +318,6 @@ class DirectoryProjection:
         connection.execute(delete(directory_entry))
         connection.execute(delete(directory_name))
         r = schema.resource
-        written = 0
         for res_type in (PRACTITIONER, ROLE):
             after = 0
             while True:
@@ -337,8 +337,7 @@ class DirectoryProjection:
                     for pk, body in _current_by_pk(connection, pks).items()
                 ]
                 self.apply(connection, changes)
-                written += len(changes)
-        return written
+        return int(connection.execute(select(func.count()).select_from(directory_entry)).scalar_one())
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -89,5 +89,9 @@ class Projections:
             if mine:
                 projection.apply(connection, mine)
 
-    def rebuild(self, connection: Connection) -> dict[str, int]:
-        return {projection.name: projection.rebuild(connection) for projection in self.all}
+    def rebuild(self, connection: Connection, name: str | None = None) -> dict[str, int]:
+        """Rebuild every projection (or the one called `name`): rows written, by projection."""
+        chosen = [p for p in self.all if name is None or p.name == name]
+        if not chosen:
+            raise KeyError(f"no projection named {name!r}")
+        return {projection.name: projection.rebuild(connection) for projection in chosen}

@@ -585,10 +585,11 @@ class FhirStore:
             self._projections = Projections(installed_projections())
         return self._projections
 
-    def rebuild_projections(self) -> dict[str, int]:
-        """Derive every projection again from the current resources, in one transaction."""
+    def rebuild_projections(self, name: str | None = None) -> dict[str, int]:
+        """Derive every projection (or the one called `name`) again from the current resources, in
+        one transaction; the rows written, by projection."""
         with self.engine.begin() as connection:
-            return self.projections.rebuild(connection)
+            return self.projections.rebuild(connection, name)
 
     def validate(self, resource: Any) -> list[Issue]:
         if self._validator is None:
