@@ -215,11 +215,13 @@ def _criteria(
     )
 
 
-def _starts_with(column: Any, value: str) -> ColumnElement[bool]:
-    """`column` starts with `value`: LIKE for PostgreSQL's pattern index, a range for SQLite's (whose
-    LIKE ignores case and so never uses an index)."""
+def _starts_with(column: Any, value: str, *, sqlite: bool) -> ColumnElement[bool]:
+    """`column` starts with `value`: LIKE for PostgreSQL's pattern index (`text_pattern_ops`, right
+    whatever the collation), plus a range for SQLite's (whose LIKE ignores case and so never uses an
+    index). The range is not given to PostgreSQL: it would count the same condition twice in its
+    estimates, and compare by the database's collation."""
     condition: ColumnElement[bool] = column.like(_prefix(value), escape="\\")
-    if value:
+    if value and sqlite:
         condition = and_(condition, column >= value, column < value[:-1] + chr(ord(value[-1]) + 1))
     return condition
 
@@ -229,22 +231,22 @@ def _prefix(value: str) -> str:
     return escaped + "%"
 
 
-def _postcode(prefix: str) -> list[ColumnElement[bool]]:
+def _postcode(prefix: str, *, sqlite: bool) -> list[ColumnElement[bool]]:
     """The rows whose postcode starts with `prefix`: by postal department when the prefix names one
     (its index gives the rows in order), then by the postcode itself."""
     e = directory_entry
     department = department_of(prefix)
     if len(prefix) < len(department) or len(department) < 2:
-        return [_starts_with(e.c.postcode, prefix)]
+        return [_starts_with(e.c.postcode, prefix, sqlite=sqlite)]
     conditions = [e.c.department == department]
     if len(prefix) == 5:
         conditions.append(e.c.postcode == prefix)
     elif len(prefix) > len(department):
-        conditions.append(_starts_with(e.c.postcode, prefix))
+        conditions.append(_starts_with(e.c.postcode, prefix, sqlite=sqlite))
     return conditions
 
 
-def _conditions(criteria: _Criteria) -> list[ColumnElement[bool]]:
+def _conditions(criteria: _Criteria, *, sqlite: bool) -> list[ColumnElement[bool]]:
     e = directory_entry
     conditions: list[ColumnElement[bool]] = [e.c.active == true()]
     if criteria.profession is not None:
@@ -255,13 +257,15 @@ def _conditions(criteria: _Criteria) -> list[ColumnElement[bool]]:
     if criteria.town is not None:
         conditions.append(e.c.city == criteria.town.name)
         if criteria.town.postcode_prefix:
-            conditions += _postcode(criteria.town.postcode_prefix)
+            conditions += _postcode(criteria.town.postcode_prefix, sqlite=sqlite)
     if criteria.postcode is not None:
-        conditions += _postcode(criteria.postcode)
+        conditions += _postcode(criteria.postcode, sqlite=sqlite)
     for word in criteria.words:
         n = directory_name.alias()
         conditions.append(
-            e.c.practitioner_id.in_(select(n.c.practitioner_id).where(_starts_with(n.c.token, word)))
+            e.c.practitioner_id.in_(
+                select(n.c.practitioner_id).where(_starts_with(n.c.token, word, sqlite=sqlite))
+            )
         )
     for column, wanted in (
         (e.c.accepting_new_patients, criteria.accepting_new_patients),
@@ -279,7 +283,7 @@ def _candidates(
     session.flush()  # the projection is fed at flush: a search sees the session's own writes
     connection = session.connection
     e = directory_entry
-    conditions = _conditions(criteria)
+    conditions = _conditions(criteria, sqlite=connection.dialect.name == "sqlite")
     seen: set[int] = set()
     if near is None:
         query = select(e.c.role_pk).where(*conditions).order_by(e.c.role_pk)
