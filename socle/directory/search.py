@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, select, true
 
 from socle.directory.fhir import (
     ACCEPTING_NEW_PATIENTS_EXTENSION,
@@ -38,12 +38,11 @@ from socle.directory.fhir import (
     is_mssante_telecom,
 )
 from socle.directory.nomenclatures import Nomenclature, tre_g15, tre_r38, tre_r95
-from socle.directory.projection import department_of, directory_entry, directory_name, flag, reference_id
+from socle.directory.projection import department_of, directory_entry, directory_name, flag
 from socle.errors import InvalidRequest
 from socle.identity.communes import commune_table
 from socle.search import geo
 from socle.search.normalize import normalize_text
-from socle.store import schema
 from socle.store.repository import StoreSession
 
 Resource = dict[str, Any]
@@ -85,8 +84,13 @@ class DirectoryHit:
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
+    """A matching role, and the resources its row names (the place is the one that matched: the
+    nearest for a search from a point, the one in the town...)."""
+
     pk: int
-    term: float | None  # haversine term of the nearest Location (near searches)
+    practitioner_id: str | None
+    organization_id: str | None
+    location_id: str | None
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -284,32 +288,33 @@ def _candidates(
     connection = session.connection
     e = directory_entry
     conditions = _conditions(criteria, sqlite=connection.dialect.name == "sqlite")
+    columns = (e.c.role_pk, e.c.practitioner_id, e.c.organization_id, e.c.location_id)
     seen: set[int] = set()
     if near is None:
-        query = select(e.c.role_pk).where(*conditions).order_by(e.c.role_pk)
+        query = select(*columns).where(*conditions).order_by(e.c.role_pk)
         after: int | None = None
         while True:
             page = query if after is None else query.where(e.c.role_pk > after)
-            pks = list(connection.execute(page.limit(chunk)).scalars())
-            for pk in pks:
-                if pk not in seen:  # a role with several places has several rows
-                    seen.add(pk)
-                    yield _Candidate(pk, None)
-            if len(pks) < chunk:
+            rows = list(connection.execute(page.limit(chunk)))
+            for row in rows:
+                if row.role_pk not in seen:  # a role with several places has several rows
+                    seen.add(row.role_pk)
+                    yield _Candidate(*row)
+            if len(rows) < chunk:
                 return
-            after = pks[-1]
+            after = rows[-1].role_pk
     inner: float | None = None
     for radius in [km for km in RINGS_KM if km < near.distance_km] + [near.distance_km]:
         ring = geo.NearPoint(near.latitude, near.longitude, radius)
         in_ring, term = geo.in_circle(e.c.latitude, e.c.longitude, ring, beyond_km=inner)
-        query = select(e.c.role_pk, term).where(*conditions, *in_ring).order_by(term, e.c.role_pk)
+        query = select(*columns).where(*conditions, *in_ring).order_by(term, e.c.role_pk)
         offset = 0
         while True:
             rows = list(connection.execute(query.limit(chunk).offset(offset)))
-            for pk, found in rows:
-                if pk not in seen:  # a role at several Locations comes once, at the nearest
-                    seen.add(pk)
-                    yield _Candidate(pk, found)
+            for row in rows:
+                if row.role_pk not in seen:  # a role at several Locations comes once, at the nearest
+                    seen.add(row.role_pk)
+                    yield _Candidate(*row)
             if len(rows) < chunk:
                 break
             offset += chunk
@@ -423,74 +428,38 @@ def search_directory(
         teleconsultation=teleconsultation,
     )
     wanted = offset + limit
-    pks: list[int] = []
+    page: list[_Candidate] = []
     for candidate in _candidates(session, criteria, point, chunk=wanted + 1):
-        pks.append(candidate.pk)
-        if len(pks) >= wanted:
+        page.append(candidate)
+        if len(page) >= wanted:
             break
-    found = session.fetch_current(pks[offset:])
-    roles = [found[pk].json() for pk in pks[offset:] if pk in found and found[pk].data is not None]
-    page = roles
-    wanted_ids: dict[str, set[str]] = {"Practitioner": set(), "Location": set(), "Organization": set()}
-    for role in page:
-        for key, res_type in (("practitioner", "Practitioner"), ("organization", "Organization")):
-            if (found_id := reference_id(role.get(key), res_type)) is not None:
-                wanted_ids[res_type].add(found_id)
-        for ref in role.get("location", []):
-            if (found_id := reference_id(ref, "Location")) is not None:
-                wanted_ids["Location"].add(found_id)
-    current = _current(session, wanted_ids)
-    practitioners, locations, organizations = (
-        current[t] for t in ("Practitioner", "Location", "Organization")
-    )
-    hits = []
-    for role in page:
-        role_locations = [
-            locations[i]
-            for ref in role.get("location", [])
-            if (i := reference_id(ref, "Location")) in locations
-        ]
-        location = _nearest(role_locations, point)
-        hits.append(
-            _hit(
-                role,
-                practitioners.get(reference_id(role.get("practitioner"), "Practitioner") or ""),
-                location,
-                organizations.get(reference_id(role.get("organization"), "Organization") or ""),
-                point,
-            )
+    page = page[offset:]
+    # One query for the page: the roles, and the practitioners and places their rows name.
+    ids: dict[str, set[str]] = {"Practitioner": set(), "Location": set(), "Organization": set()}
+    for candidate in page:
+        for res_type, res_id in (
+            ("Practitioner", candidate.practitioner_id),
+            ("Location", candidate.location_id),
+            ("Organization", candidate.organization_id),
+        ):
+            if res_id is not None:
+                ids[res_type].add(res_id)
+    keys = {candidate.pk for candidate in page}
+    roles: dict[int, Resource] = {}
+    others: dict[tuple[str, str], Resource] = {}
+    for stored in session.fetch_current_with(sorted(keys), ids):
+        if stored.pk in keys:
+            roles[stored.pk] = stored.json()
+        else:
+            others[stored.res_type, stored.res_id] = stored.json()
+    return [
+        _hit(
+            roles[candidate.pk],
+            others.get(("Practitioner", candidate.practitioner_id or "")),
+            others.get(("Location", candidate.location_id or "")),
+            others.get(("Organization", candidate.organization_id or "")),
+            point,
         )
-    return hits
-
-
-def _current(session: StoreSession, ids: dict[str, set[str]]) -> dict[str, dict[str, Resource]]:
-    """The current resources among `ids` (type -> ids), by type and id: two queries for a page."""
-    r = schema.resource
-    found: dict[str, dict[str, Resource]] = {res_type: {} for res_type in ids}
-    wanted = [and_(r.c.res_type == t, r.c.res_id.in_(sorted(i))) for t, i in ids.items() if i]
-    if not wanted:
-        return found
-    pks = [
-        row[0]
-        for row in session.connection.execute(select(r.c.pk).where(or_(*wanted), r.c.deleted == false()))
+        for candidate in page
+        if candidate.pk in roles
     ]
-    for stored in session.fetch_current(pks).values():
-        if stored.data is not None:
-            found[stored.res_type][stored.res_id] = stored.json()
-    return found
-
-
-def _nearest(locations: list[Resource], point: geo.NearPoint | None) -> Resource | None:
-    if not locations:
-        return None
-    if point is None or len(locations) == 1:
-        return locations[0]
-
-    def distance(location: Resource) -> float:
-        position = location.get("position") or {}
-        latitude, longitude = position.get("latitude"), position.get("longitude")
-        if not isinstance(latitude, int | float) or not isinstance(longitude, int | float):
-            return float("inf")
-        return geo.haversine_km(point.latitude, point.longitude, latitude, longitude)
-
-    return min(locations, key=distance)

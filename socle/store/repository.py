@@ -16,14 +16,28 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from socle.clock import fhir_instant, to_micros, utc_now
@@ -268,6 +282,29 @@ class StoreSession:
                     row.pk,
                 )
         self.touched.update(found)
+        return found
+
+    def fetch_current_with(self, pks: list[int], ids: Mapping[str, Iterable[str]]) -> list[StoredResource]:
+        """The current, not deleted, versions of the resources with these keys and of those with
+        these ids (type -> ids), in one query: a page of results and the resources it shows."""
+        self.flush()
+        r, v = schema.resource, schema.resource_version
+        wanted: list[ColumnElement[bool]] = [r.c.pk.in_(pks)] if pks else []
+        wanted += [and_(r.c.res_type == t, r.c.res_id.in_(sorted(set(i)))) for t, i in ids.items() if i]
+        if not wanted:
+            return []
+        rows = self.connection.execute(
+            select(r.c.pk, r.c.res_type, r.c.res_id, r.c.version, r.c.last_updated, v.c.data)
+            .join(v, and_(v.c.resource_pk == r.c.pk, v.c.version == r.c.version))
+            .where(or_(*wanted), r.c.deleted == false())
+        )
+        found = [
+            StoredResource(
+                row.res_type, row.res_id, row.version, row.last_updated, False, row.data, "GET", row.pk
+            )
+            for row in rows
+        ]
+        self.touched.update(stored.pk for stored in found)
         return found
 
     # -- writes ------------------------------------------------------------------------------
