@@ -14,7 +14,8 @@ resources themselves from the store.
   The referenced ids are kept even when the resource is missing, so that a Location or Organization
   written later finds the roles it must update.
 - `directory_name`: the normalized name tokens of each Practitioner (every HumanName part, and each
-  word of a part of several words: "LE BIHAN" gives "le bihan", "le" and "bihan"), so a renaming
+  word of a part of several words: "LE BIHAN" gives "le bihan", "le" and "bihan", "D'ALMEIDA"
+  "d'almeida", "d" and "almeida"), so a renaming
   touches the practitioner's tokens only, never their roles' rows.
 
 The indexes (migration 0007) follow the search's query shapes: each query is one statement that
@@ -99,7 +100,7 @@ directory_name = Table(
 TABLES: tuple[Table, ...] = (directory_entry, directory_name)
 
 _CEDEX = re.compile(r"\s+cedex(\s+\S+)?$")
-_WORD_SEPARATORS = re.compile(r"[\s\-]+")
+_WORD_SEPARATORS = re.compile(r"[\s\-'’]+")
 
 
 # -- deriving rows (pure) -------------------------------------------------------------------------

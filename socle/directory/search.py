@@ -49,7 +49,6 @@ Resource = dict[str, Any]
 
 MAX_LIMIT = 100
 RINGS_KM = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 20040.0)
-ROLE = "PractitionerRole"
 _POSTCODE = re.compile(r"[0-9]{2,5}|2[AB][0-9]{0,3}")
 _INSEE_CODE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 # Paris, Lyon, Marseille arrondissements: COG code prefix -> postcode prefix (75115 -> 75015).

@@ -207,6 +207,22 @@ def test_the_rpps_and_finess_imports_fill_the_search(store: FhirStore, tmp_path:
     assert len(found(store, text="lefevre dupre")) == 1
 
 
+def test_a_role_with_two_specialties_is_found_by_each_and_listed_once(store: FhirStore) -> None:
+    import_rpps(store, SAMPLES / "PS_LibreAcces_Personne_activite_sample.txt")
+    (role,) = found(store, text="d'almeida")
+    assert found(store, text="almeida") == [role]  # each word of "D'ALMEIDA" too
+    assert role in found(store, specialty="SM04") and role in found(store, specialty="SM61")
+    everyone = found(store, limit=100)
+    assert everyone.count(role) == 1 and len(everyone) == len(set(everyone))
+    (hit,) = search_directory_hits(store, text="d'almeida")
+    assert [code for code, _ in hit.specialties] == ["SM04", "SM61"]
+
+
+def search_directory_hits(store: FhirStore, **criteria: Any) -> list[Any]:
+    with store.session(readonly=True) as session:
+        return search_directory(session, **criteria)
+
+
 def test_a_search_inside_a_writing_session_sees_its_own_writes(store: FhirStore) -> None:
     with store.session() as session:
         for resource in professional(5, "GARÇON", "Noël", place_id=None):
@@ -271,6 +287,7 @@ def test_reindex_rebuilds_the_same_rows(
 def test_name_tokens_are_each_part_and_each_word_normalized() -> None:
     practitioner = {"name": [{"family": "LE BIHAN-ROUX", "given": ["Maïwenn"], "prefix": ["Dr"]}]}
     assert name_tokens(practitioner) == {"le bihan-roux", "le", "bihan", "roux", "maiwenn", "dr"}
+    assert name_tokens({"name": [{"family": "D'ALMEIDA"}]}) == {"d'almeida", "d", "almeida"}
     assert name_tokens({"name": "not a list of names"}) == set()
 
 
