@@ -66,7 +66,7 @@ QUERIES: dict[str, Query] = {
         "accepting_new_patients": True,
     },
     "near + cardiologue 100 km": lambda s, r: {"near": (*r.choice(s.points), 100.0), "specialty": "SM04"},
-    "near + orthoptiste 50 km (rare)": lambda s, r: {"near": (*r.choice(s.points), 50.0), "profession": "92"},
+    "near + pédicure-podologue 50 km": lambda s, r: {"near": (*r.choice(s.points), 50.0), "profession": "80"},
     "name: one word": lambda s, r: {"text": r.choice(s.words)},
     "name: 3-letter prefix": lambda s, r: {"text": r.choice(s.words)[:3]},
     "name: word + 4-letter prefix": lambda s, r: (lambda w: {"text": f"{w[0]} {w[1][:4]}"})(
@@ -88,7 +88,7 @@ QUERIES: dict[str, Query] = {
     },
     "postcode": lambda s, r: {"postcode": r.choice(s.postcodes)},
     "department 13 + infirmier": lambda _s, _r: {"postcode": "13", "profession": "60"},
-    "profession orthoptiste": lambda _s, _r: {"profession": "92"},
+    "profession pédicure-podologue": lambda _s, _r: {"profession": "80"},
     "specialty cardiologie": lambda _s, _r: {"specialty": "SM04"},
 }
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, select, true
+from sqlalchemy import ColumnElement, and_, false, intersect, select, true
 
 from socle.directory.fhir import (
     ACCEPTING_NEW_PATIENTS_EXTENSION,
@@ -263,13 +263,16 @@ def _conditions(criteria: _Criteria, *, sqlite: bool) -> list[ColumnElement[bool
             conditions += _postcode(criteria.town.postcode_prefix, sqlite=sqlite)
     if criteria.postcode is not None:
         conditions += _postcode(criteria.postcode, sqlite=sqlite)
-    for word in criteria.words:
-        n = directory_name.alias()
-        conditions.append(
-            e.c.practitioner_id.in_(
-                select(n.c.practitioner_id).where(_starts_with(n.c.token, word, sqlite=sqlite))
-            )
-        )
+    if criteria.words:
+        # The words are intersected among the names first: a planner multiplying their
+        # selectivities would expect almost no practitioner and scan the whole table instead.
+        named = [
+            select(n.c.practitioner_id).where(_starts_with(n.c.token, word, sqlite=sqlite))
+            for word in criteria.words
+            for n in (directory_name.alias(),)
+        ]
+        practitioners = named[0] if len(named) == 1 else intersect(*named)
+        conditions.append(e.c.practitioner_id.in_(practitioners))
     for column, wanted in (
         (e.c.accepting_new_patients, criteria.accepting_new_patients),
         (e.c.teleconsultation, criteria.teleconsultation),
