@@ -22,6 +22,7 @@ from socle.audit.trail import chain_length
 from socle.auth import schema as auth_schema
 from socle.auth.context import RequestContext
 from socle.config import Settings
+from socle.directory.projection import TABLES as DIRECTORY_TABLES
 from socle.identity.insi import REGISTRY_TABLES
 from socle.store.engine import create_store_engine, migrate, normalize_url
 from socle.store.repository import FhirStore
@@ -59,7 +60,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
         return
     engine = request.getfixturevalue("postgres_engine")
-    every_table = [*metadata.sorted_tables, *auth_schema.metadata.sorted_tables, *REGISTRY_TABLES]
+    every_table = [
+        *metadata.sorted_tables,
+        *auth_schema.metadata.sorted_tables,
+        *REGISTRY_TABLES,
+        *DIRECTORY_TABLES,
+    ]
     tables = ", ".join(t.name for t in every_table)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))

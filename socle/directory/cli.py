@@ -1,4 +1,4 @@
-"""`socle directory ...`: import the RPPS and FINESS extractions from the command line.
+"""`socle directory ...`: import the RPPS and FINESS extractions, rebuild the search table.
 
 A Typer sub-application, mounted on the main CLI with
 `app.add_typer(directory_app, name="directory")`. It reads the same settings as the server
@@ -31,7 +31,8 @@ from socle.errors import SocleError
 from socle.store.repository import FhirStore
 
 directory_app = typer.Typer(
-    help="Annuaire Santé : import des extractions publiques RPPS et FINESS.", no_args_is_help=True
+    help="Annuaire Santé : import des extractions publiques RPPS et FINESS, table de recherche.",
+    no_args_is_help=True,
 )
 console = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -120,3 +121,15 @@ def import_finess_command(
             store, path, progress, batch_size=batch, encoding=encoding
         ),
     )
+
+
+@directory_app.command("reindex")
+def reindex_command() -> None:
+    """Reconstruire la table de recherche de l'annuaire à partir des ressources FHIR stockées."""
+    from socle.directory.projection import DirectoryProjection
+
+    try:
+        rows = _store().rebuild_projections(DirectoryProjection.name)[DirectoryProjection.name]
+    except SocleError as error:
+        raise _fail(error.message) from None
+    console.print(f"Table de recherche de l'annuaire reconstruite : {rows} lignes (une par activité et lieu)")

@@ -6,21 +6,21 @@ postcode, distance from a point, and the availability flags the professional set
 results page shows: name and title, profession and specialty labels, address, distance, MSSanté
 mailbox, phone, flags.
 
-How it runs (never by loading the directory into Python): one SQL query on the search index tables
-(the rows the indexing pipeline writes for every resource), started from the most selective
-criterion (see "query building" below):
-- `near`: the Locations within the distance (`socle.search.geo`: bounding box on the position
-  index, then the great-circle test), joined to their roles, nearest first. The search widens ring
-  by ring (1, 2, 5, 10, 20, 50 km... up to the distance asked) and stops as soon as the page is
-  full: in a town the first rings are enough, whatever the size of the directory;
-- a name: the Practitioners with a name starting with each word (accents and case ignored);
-- a town (INSEE code or name) or a postcode: the Locations and Organizations there (a town by its
-  normalized city, "Lyon Cedex 03" too, within the town's department; an RPPS cabinet imported
-  without a Location still has its Organization's address);
-- profession (TRE_G15) and specialty (TRE_R38): the role's own coded rows;
-- the availability flags are extensions no search parameter indexes: they are checked on the roles
-  fetched, in order, fetching more until the page is full (as are inactive roles, which are rare).
-Without `near`, results come in the directory's order (the roles' keys), page after page.
+How it runs (never by loading the directory into Python): one SQL statement on the directory's
+search table (`socle.directory.projection`: one row per activity, kept in step with the resources
+by every write), whose composite indexes give the rows in result order, so the statement stops at
+the page whatever the size of the directory:
+- `near`: the rows within the distance (`socle.search.geo.in_circle`: bounding box on the indexed
+  latitude and longitude, then the great-circle test), nearest first. The search widens ring by ring
+  (1, 2, 5, 10, 20, 50 km... up to the distance asked) and stops as soon as the page is full: in a
+  town the first rings are enough;
+- a name: the practitioners with a name token starting with each word (accents and case ignored);
+- a town (INSEE code or name): its normalized name ("Lyon Cedex 03" is Lyon), within the town's
+  postal department (or arrondissement); a postcode: its department, then the postcode itself; the
+  place is the role's Location, else its Organization (an RPPS cabinet imported without a Location);
+- profession (TRE_G15), specialty (TRE_R38), the availability flags and `active`: columns of the row.
+Without `near`, results come in the directory's order (the roles' keys), page after page. The page
+then reads the resources themselves (roles, practitioners, places) from the store: a few queries.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, false, literal, or_, select
+from sqlalchemy import ColumnElement, and_, false, select, true
 
 from socle.directory.fhir import (
     ACCEPTING_NEW_PATIENTS_EXTENSION,
@@ -38,18 +38,17 @@ from socle.directory.fhir import (
     is_mssante_telecom,
 )
 from socle.directory.nomenclatures import Nomenclature, tre_g15, tre_r38, tre_r95
+from socle.directory.projection import department_of, directory_entry, directory_name, flag
 from socle.errors import InvalidRequest
 from socle.identity.communes import commune_table
 from socle.search import geo
 from socle.search.normalize import normalize_text
-from socle.store import schema
 from socle.store.repository import StoreSession
 
 Resource = dict[str, Any]
 
 MAX_LIMIT = 100
 RINGS_KM = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 20040.0)
-ROLE = "PractitionerRole"
 _POSTCODE = re.compile(r"[0-9]{2,5}|2[AB][0-9]{0,3}")
 _INSEE_CODE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 # Paris, Lyon, Marseille arrondissements: COG code prefix -> postcode prefix (75115 -> 75015).
@@ -84,8 +83,13 @@ class DirectoryHit:
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
+    """A matching role, and the resources its row names (the place is the one that matched: the
+    nearest for a search from a point, the one in the town...)."""
+
     pk: int
-    term: float | None  # haversine term of the nearest Location (near searches)
+    practitioner_id: str | None
+    organization_id: str | None
+    location_id: str | None
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -177,24 +181,19 @@ def _check_paging(limit: int, offset: int) -> None:
 
 # -- query building -------------------------------------------------------------------------------
 #
-# PostgreSQL estimates a token criterion (res_type, param, code, system) at a handful of rows even when
-# it matches a quarter of the directory (the four columns are correlated): left to itself, it starts
-# from "every nurse" and probes the position index for each. So the query says where to start: one
-# "driver" set, materialized first (the positions in a ring, the practitioners with the name, the
-# places in the town), joined to the roles; every other criterion is checked per role with a scalar
-# subquery, which no planner turns into a join.
+# Every query reads the directory's search table (`socle.directory.projection`): one statement, whose
+# indexes give the rows in result order, so it stops at the page whatever the size of the directory.
 
 
 @dataclass(frozen=True, slots=True)
 class _Criteria:
-    tokens: tuple[tuple[str, str, str], ...]  # (role parameter, system, code)
+    profession: tuple[str, str] | None  # (system, code)
+    specialty: str | None  # TRE_R38 code
     words: tuple[str, ...]  # normalized prefixes of the practitioner's names
     town: Town | None
     postcode: str | None
-
-    @property
-    def places(self) -> bool:
-        return self.town is not None or self.postcode is not None
+    accepting_new_patients: bool | None
+    teleconsultation: bool | None
 
 
 def _criteria(
@@ -204,26 +203,28 @@ def _criteria(
     specialty: str | None,
     commune: str | None,
     postcode: str | None,
+    accepting_new_patients: bool | None,
+    teleconsultation: bool | None,
 ) -> _Criteria:
-    tokens: list[tuple[str, str, str]] = []
-    if specialty is not None:  # the more selective first
-        tokens.append(("specialty", *specialty_code(specialty)))
-    if profession is not None:
-        tokens.append(("role", *profession_code(profession)))
     words = tuple(normalize_text(text or "").replace(",", " ").split())
     return _Criteria(
-        tuple(tokens),
+        profession_code(profession) if profession is not None else None,
+        specialty_code(specialty)[1] if specialty is not None else None,
         words,
         town(commune) if commune is not None else None,
         _check_postcode(postcode) if postcode is not None else None,
+        accepting_new_patients,
+        teleconsultation,
     )
 
 
-def _starts_with(column: Any, value: str) -> ColumnElement[bool]:
-    """`column` starts with `value`: LIKE for PostgreSQL's pattern index, a range for SQLite's (whose
-    LIKE ignores case and so never uses an index)."""
+def _starts_with(column: Any, value: str, *, sqlite: bool) -> ColumnElement[bool]:
+    """`column` starts with `value`: LIKE for PostgreSQL's pattern index (`text_pattern_ops`, right
+    whatever the collation), plus a range for SQLite's (whose LIKE ignores case and so never uses an
+    index). The range is not given to PostgreSQL: it would count the same condition twice in its
+    estimates, and compare by the database's collation."""
     condition: ColumnElement[bool] = column.like(_prefix(value), escape="\\")
-    if value:
+    if value and sqlite:
         condition = and_(condition, column >= value, column < value[:-1] + chr(ord(value[-1]) + 1))
     return condition
 
@@ -233,207 +234,99 @@ def _prefix(value: str) -> str:
     return escaped + "%"
 
 
-def _strings(res_type: str, param: str, condition: Any) -> Select[Any]:
-    s = schema.idx_string.alias()
-    return select(s.c.resource_pk).where(
-        s.c.res_type == res_type, s.c.param == param, condition(s.c.normalized)
-    )
+def _postcode(prefix: str, *, sqlite: bool) -> list[ColumnElement[bool]]:
+    """The rows whose postcode starts with `prefix`: by postal department when the prefix names one
+    (its index gives the rows in order), then by the postcode itself."""
+    e = directory_entry
+    department = department_of(prefix)
+    if len(prefix) < len(department) or len(department) < 2:
+        return [_starts_with(e.c.postcode, prefix, sqlite=sqlite)]
+    conditions = [e.c.department == department]
+    if len(prefix) == 5:
+        conditions.append(e.c.postcode == prefix)
+    elif len(prefix) > len(department):
+        conditions.append(_starts_with(e.c.postcode, prefix, sqlite=sqlite))
+    return conditions
 
 
-def _named(words: tuple[str, ...]) -> Select[Any]:
-    """Ids of the Practitioners with a name part starting with each word."""
-    p = schema.resource.alias("named_practitioner")
-    # The name rows are the Practitioners' own: no res_type test, so that the rows found lead to the
-    # resources (SQLite would otherwise scan every Practitioner).
-    query = select(p.c.res_id.label("res_id")).where(p.c.deleted == false())
-    for word in words:
-        matches = _strings("Practitioner", "name", lambda column, w=word: _starts_with(column, w))
-        query = query.where(p.c.pk.in_(matches))
-    return query
-
-
-def _places(criteria: _Criteria) -> list[tuple[str, str, Select[Any]]]:
-    """(role reference, target type, ids) of the Locations and Organizations in the town / postcode."""
-    found = []
-    for reference, target in (("location", "Location"), ("organization", "Organization")):
-        place = schema.resource.alias(f"place_{target.lower()}")
-        query = select(place.c.res_id.label("res_id")).where(place.c.deleted == false())
-        if criteria.town is not None:
-            name = criteria.town.name
-            in_town = _strings(
-                target,
-                "address-city",
-                lambda column, n=name: or_(column == n, _starts_with(column, n + " cedex")),
-            )
-            query = query.where(place.c.pk.in_(in_town))
-            if criteria.town.postcode_prefix:
-                prefix = criteria.town.postcode_prefix.lower()
-                query = query.where(
-                    place.c.pk.in_(
-                        _strings(
-                            target, "address-postalcode", lambda column, p=prefix: _starts_with(column, p)
-                        )
-                    )
-                )
-        if criteria.postcode is not None:
-            prefix = criteria.postcode.lower()
-            query = query.where(
-                place.c.pk.in_(
-                    _strings(target, "address-postalcode", lambda column, p=prefix: _starts_with(column, p))
-                )
-            )
-        found.append((reference, target, query))
-    return found
-
-
-def _exists(query: Select[Any]) -> ColumnElement[bool]:
-    """A per-role check the planner keeps as such (a scalar subquery, never flattened into a join)."""
-    return query.limit(1).scalar_subquery().is_not(None)
-
-
-def _row_checks(criteria: _Criteria, *, words: bool, places: bool) -> list[ColumnElement[bool]]:
-    r = schema.resource
-    checks: list[ColumnElement[bool]] = []
-    for param, system, code in criteria.tokens:
-        t = schema.idx_token.alias()
-        checks.append(
-            _exists(
-                # No res_type here: it would lead PostgreSQL to the (res_type, param, code) index,
-                # whose estimate is wrong, instead of the role's own rows (resource_pk).
-                select(t.c.resource_pk).where(
-                    t.c.resource_pk == r.c.pk,
-                    t.c.param == param,
-                    t.c.code == code,
-                    t.c.system == system,
-                )
-            )
-        )
-
-    def refers(reference: str, target: str, ids: Select[Any]) -> ColumnElement[bool]:
-        ref = schema.idx_reference.alias()
-        return _exists(
-            select(ref.c.resource_pk).where(
-                ref.c.resource_pk == r.c.pk,
-                ref.c.param == reference,
-                ref.c.target_type == target,
-                ref.c.target_id.in_(ids),
-            )
-        )
-
-    if words and criteria.words:
-        checks.append(refers("practitioner", "Practitioner", _named(criteria.words)))
-    if places and criteria.places:
-        checks.append(or_(*(refers(reference, target, ids) for reference, target, ids in _places(criteria))))
-    return checks
-
-
-def _role_join(driver: Any, id_column: Any, target: Any, reference: Any) -> Any:
-    """driver ⋈ idx_reference (role -> target) ⋈ resource (the role)."""
-    r, ref = schema.resource, schema.idx_reference.alias("role_ref")
-    # No res_type on the reference (the role's own row says it is a PractitionerRole): the planners
-    # then go from the driver's ids to their references (target index), not the other way round.
-    return driver.join(
-        ref,
-        and_(ref.c.target_id == id_column, ref.c.target_type == target, ref.c.param == reference),
-    ).join(r, r.c.pk == ref.c.resource_pk)
-
-
-def _materialized(query: Select[Any] | CompoundSelect[Any], name: str) -> Any:
-    return query.cte(name).prefix_with("MATERIALIZED")  # PostgreSQL ≥ 12, SQLite ≥ 3.35
-
-
-def _near_query(point: geo.NearPoint, inner_km: float | None, criteria: _Criteria) -> Select[Any]:
-    """Roles at Locations in the ring (inner_km, point.distance_km], nearest first."""
-    r = schema.resource
-    location = schema.resource.alias("location")
-    positions = _materialized(geo.within(point, "Location", beyond_km=inner_km), "positions")
-    driver = positions.join(location, location.c.pk == positions.c.resource_pk)
-    return (
-        select(r.c.pk, positions.c.term)
-        .select_from(_role_join(driver, location.c.res_id, "Location", "location"))
-        .where(
-            location.c.deleted == false(),
-            r.c.res_type == ROLE,
-            r.c.deleted == false(),
-            *_row_checks(criteria, words=True, places=True),
-        )
-        .order_by(positions.c.term, r.c.pk)
-    )
-
-
-def _ordered_query(criteria: _Criteria) -> Select[Any]:
-    """Roles in the directory's order (their key), started from the most selective criterion."""
-    r = schema.resource
-    alive = [r.c.res_type == ROLE, r.c.deleted == false()]
+def _conditions(criteria: _Criteria, *, sqlite: bool) -> list[ColumnElement[bool]]:
+    e = directory_entry
+    conditions: list[ColumnElement[bool]] = [e.c.active == true()]
+    if criteria.profession is not None:
+        system, code = criteria.profession
+        conditions += [e.c.profession == code, e.c.profession_system == system]
+    if criteria.specialty is not None:
+        conditions.append(e.c.specialty == criteria.specialty)
+    if criteria.town is not None:
+        conditions.append(e.c.city == criteria.town.name)
+        if criteria.town.postcode_prefix:
+            conditions += _postcode(criteria.town.postcode_prefix, sqlite=sqlite)
+    if criteria.postcode is not None:
+        conditions += _postcode(criteria.postcode, sqlite=sqlite)
     if criteria.words:
-        named = _materialized(_named(criteria.words), "named")
-        joined = _role_join(named, named.c.res_id, "Practitioner", "practitioner")
-        checks = _row_checks(criteria, words=False, places=True)
-        return select(r.c.pk).select_from(joined).where(*alive, *checks).order_by(r.c.pk)
-    if criteria.places:
-        parts = [
-            select(
-                ids.subquery().c.res_id,
-                literal(target).label("target"),
-                literal(reference).label("reference"),
-            )
-            for reference, target, ids in _places(criteria)
-        ]
-        places = _materialized(parts[0].union_all(*parts[1:]), "places")
-        ref = schema.idx_reference.alias("role_ref")
-        joined = places.join(
-            ref,
-            and_(
-                ref.c.target_id == places.c.res_id,
-                ref.c.target_type == places.c.target,
-                ref.c.param == places.c.reference,
-            ),
-        ).join(r, r.c.pk == ref.c.resource_pk)
-        checks = _row_checks(criteria, words=False, places=False)
-        return select(r.c.pk).distinct().select_from(joined).where(*alive, *checks).order_by(r.c.pk)
-    # Only role criteria: semi-joins, which a rare specialty makes cheap and a common profession
-    # satisfies within the first keys.
-    conditions = []
-    for param, system, code in criteria.tokens:
-        t = schema.idx_token.alias()
-        conditions.append(
-            r.c.pk.in_(
-                select(t.c.resource_pk).where(
-                    t.c.res_type == ROLE, t.c.param == param, t.c.code == code, t.c.system == system
+        # The practitioners with every word, found among the names alone (a self-join on the
+        # practitioner), before any row of the directory: PostgreSQL then estimates the few
+        # practitioners found from the join, where an INTERSECT or one IN per word made it expect
+        # thousands, or none, and read the whole table instead.
+        first, *others = [directory_name.alias() for _ in criteria.words]
+        names: Any = first
+        for alias in others:
+            names = names.join(alias, alias.c.practitioner_id == first.c.practitioner_id)
+        practitioners = (
+            select(first.c.practitioner_id)
+            .select_from(names)
+            .where(
+                *(
+                    _starts_with(alias.c.token, word, sqlite=sqlite)
+                    for alias, word in zip([first, *others], criteria.words, strict=True)
                 )
             )
         )
-    return select(r.c.pk).where(*alive, *conditions).order_by(r.c.pk)
+        conditions.append(e.c.practitioner_id.in_(practitioners))
+    for column, wanted in (
+        (e.c.accepting_new_patients, criteria.accepting_new_patients),
+        (e.c.teleconsultation, criteria.teleconsultation),
+    ):
+        if wanted is not None:
+            conditions.append(column == (true() if wanted else false()))
+    return conditions
 
 
 def _candidates(
     session: StoreSession, criteria: _Criteria, near: geo.NearPoint | None, chunk: int
 ) -> Iterator[_Candidate]:
-    """Matching roles in result order (nearest first with `near`), fetched `chunk` at a time."""
-    session.flush()
+    """Matching roles in result order (nearest first with `near`), each once, `chunk` rows at a time."""
+    session.flush()  # the projection is fed at flush: a search sees the session's own writes
     connection = session.connection
+    e = directory_entry
+    conditions = _conditions(criteria, sqlite=connection.dialect.name == "sqlite")
+    columns = (e.c.role_pk, e.c.practitioner_id, e.c.organization_id, e.c.location_id)
+    seen: set[int] = set()
     if near is None:
-        r = schema.resource
-        query = _ordered_query(criteria)
+        query = select(*columns).where(*conditions).order_by(e.c.role_pk)
         after: int | None = None
         while True:
-            page = query if after is None else query.where(r.c.pk > after)
-            pks = [row[0] for row in connection.execute(page.limit(chunk))]
-            yield from (_Candidate(pk, None) for pk in pks)
-            if len(pks) < chunk:
+            page = query if after is None else query.where(e.c.role_pk > after)
+            rows = list(connection.execute(page.limit(chunk)))
+            for row in rows:
+                if row.role_pk not in seen:  # a role with several places has several rows
+                    seen.add(row.role_pk)
+                    yield _Candidate(*row)
+            if len(rows) < chunk:
                 return
-            after = pks[-1]
-    seen: set[int] = set()
+            after = rows[-1].role_pk
     inner: float | None = None
     for radius in [km for km in RINGS_KM if km < near.distance_km] + [near.distance_km]:
-        ring = _near_query(geo.NearPoint(near.latitude, near.longitude, radius), inner, criteria)
+        ring = geo.NearPoint(near.latitude, near.longitude, radius)
+        in_ring, term = geo.in_circle(e.c.latitude, e.c.longitude, ring, beyond_km=inner)
+        query = select(*columns).where(*conditions, *in_ring).order_by(term, e.c.role_pk)
         offset = 0
         while True:
-            rows = list(connection.execute(ring.limit(chunk).offset(offset)))
-            for pk, term in rows:
-                if pk not in seen:  # a role at several Locations comes once, at the nearest
-                    seen.add(pk)
-                    yield _Candidate(pk, term)
+            rows = list(connection.execute(query.limit(chunk).offset(offset)))
+            for row in rows:
+                if row.role_pk not in seen:  # a role at several Locations comes once, at the nearest
+                    seen.add(row.role_pk)
+                    yield _Candidate(*row)
             if len(rows) < chunk:
                 break
             offset += chunk
@@ -441,20 +334,6 @@ def _candidates(
 
 
 # -- hits -----------------------------------------------------------------------------------------
-
-
-def _flag(role: Resource, url: str) -> bool | None:
-    for extension in role.get("extension", []):
-        if extension.get("url") == url and isinstance(extension.get("valueBoolean"), bool):
-            return bool(extension["valueBoolean"])
-    return None
-
-
-def _reference_id(reference: Any, res_type: str) -> str | None:
-    value = reference.get("reference") if isinstance(reference, dict) else None
-    if isinstance(value, str) and value.startswith(res_type + "/"):
-        return value.split("/", 1)[1]
-    return None
 
 
 def _coding(concepts: list[Any], system: str) -> dict[str, Any] | None:
@@ -524,20 +403,9 @@ def _hit(
         distance_km=distance,
         mssante=mailboxes,
         phone=phone,
-        accepting_new_patients=_flag(role, ACCEPTING_NEW_PATIENTS_EXTENSION),
-        teleconsultation=_flag(role, TELECONSULTATION_EXTENSION),
+        accepting_new_patients=flag(role, ACCEPTING_NEW_PATIENTS_EXTENSION),
+        teleconsultation=flag(role, TELECONSULTATION_EXTENSION),
     )
-
-
-def _wanted(role: Resource, accepting_new_patients: bool | None, teleconsultation: bool | None) -> bool:
-    if role.get("active") is False:
-        return False
-    if (
-        accepting_new_patients is not None
-        and _flag(role, ACCEPTING_NEW_PATIENTS_EXTENSION) is not accepting_new_patients
-    ):
-        return False
-    return teleconsultation is None or _flag(role, TELECONSULTATION_EXTENSION) is teleconsultation
 
 
 # -- the search -----------------------------------------------------------------------------------
@@ -563,95 +431,47 @@ def search_directory(
     _check_paging(limit, offset)
     point = geo.check_point(*near) if near is not None else None
     criteria = _criteria(
-        text=text, profession=profession, specialty=specialty, commune=commune, postcode=postcode
+        text=text,
+        profession=profession,
+        specialty=specialty,
+        commune=commune,
+        postcode=postcode,
+        accepting_new_patients=accepting_new_patients,
+        teleconsultation=teleconsultation,
     )
-    flags = accepting_new_patients is not None or teleconsultation is not None
     wanted = offset + limit
-    # Flags and inactivity are checked after fetching: fetch a few more than asked when they filter.
-    chunk = max(wanted * (3 if flags else 1) + 1, 20)
-    roles: list[Resource] = []
-    batch: list[_Candidate] = []
-
-    def take(candidates: list[_Candidate]) -> None:
-        found = session.fetch_current([c.pk for c in candidates])
-        for candidate in candidates:
-            stored = found.get(candidate.pk)
-            if stored is None or stored.data is None:
-                continue
-            role = stored.json()
-            if _wanted(role, accepting_new_patients, teleconsultation):
-                roles.append(role)
-
-    for candidate in _candidates(session, criteria, point, chunk):
-        batch.append(candidate)
-        if len(batch) >= chunk:
-            take(batch)
-            batch = []
-            if len(roles) >= wanted:
-                break
-    if batch and len(roles) < wanted:
-        take(batch)
-    page = roles[offset:wanted]
-    wanted_ids: dict[str, set[str]] = {"Practitioner": set(), "Location": set(), "Organization": set()}
-    for role in page:
-        for key, res_type in (("practitioner", "Practitioner"), ("organization", "Organization")):
-            if (found_id := _reference_id(role.get(key), res_type)) is not None:
-                wanted_ids[res_type].add(found_id)
-        for ref in role.get("location", []):
-            if (found_id := _reference_id(ref, "Location")) is not None:
-                wanted_ids["Location"].add(found_id)
-    current = _current(session, wanted_ids)
-    practitioners, locations, organizations = (
-        current[t] for t in ("Practitioner", "Location", "Organization")
-    )
-    hits = []
-    for role in page:
-        role_locations = [
-            locations[i]
-            for ref in role.get("location", [])
-            if (i := _reference_id(ref, "Location")) in locations
-        ]
-        location = _nearest(role_locations, point)
-        hits.append(
-            _hit(
-                role,
-                practitioners.get(_reference_id(role.get("practitioner"), "Practitioner") or ""),
-                location,
-                organizations.get(_reference_id(role.get("organization"), "Organization") or ""),
-                point,
-            )
+    page: list[_Candidate] = []
+    for candidate in _candidates(session, criteria, point, chunk=wanted + 1):
+        page.append(candidate)
+        if len(page) >= wanted:
+            break
+    page = page[offset:]
+    # One query for the page: the roles, and the practitioners and places their rows name.
+    ids: dict[str, set[str]] = {"Practitioner": set(), "Location": set(), "Organization": set()}
+    for candidate in page:
+        for res_type, res_id in (
+            ("Practitioner", candidate.practitioner_id),
+            ("Location", candidate.location_id),
+            ("Organization", candidate.organization_id),
+        ):
+            if res_id is not None:
+                ids[res_type].add(res_id)
+    keys = {candidate.pk for candidate in page}
+    roles: dict[int, Resource] = {}
+    others: dict[tuple[str, str], Resource] = {}
+    for stored in session.fetch_current_with(sorted(keys), ids):
+        if stored.pk in keys:
+            roles[stored.pk] = stored.json()
+        else:
+            others[stored.res_type, stored.res_id] = stored.json()
+    return [
+        _hit(
+            roles[candidate.pk],
+            others.get(("Practitioner", candidate.practitioner_id or "")),
+            others.get(("Location", candidate.location_id or "")),
+            others.get(("Organization", candidate.organization_id or "")),
+            point,
         )
-    return hits
-
-
-def _current(session: StoreSession, ids: dict[str, set[str]]) -> dict[str, dict[str, Resource]]:
-    """The current resources among `ids` (type -> ids), by type and id: two queries for a page."""
-    r = schema.resource
-    found: dict[str, dict[str, Resource]] = {res_type: {} for res_type in ids}
-    wanted = [and_(r.c.res_type == t, r.c.res_id.in_(sorted(i))) for t, i in ids.items() if i]
-    if not wanted:
-        return found
-    pks = [
-        row[0]
-        for row in session.connection.execute(select(r.c.pk).where(or_(*wanted), r.c.deleted == false()))
+        for candidate in page
+        if candidate.pk in roles
     ]
-    for stored in session.fetch_current(pks).values():
-        if stored.data is not None:
-            found[stored.res_type][stored.res_id] = stored.json()
-    return found
-
-
-def _nearest(locations: list[Resource], point: geo.NearPoint | None) -> Resource | None:
-    if not locations:
-        return None
-    if point is None or len(locations) == 1:
-        return locations[0]
-
-    def distance(location: Resource) -> float:
-        position = location.get("position") or {}
-        latitude, longitude = position.get("latitude"), position.get("longitude")
-        if not isinstance(latitude, int | float) or not isinstance(longitude, int | float):
-            return float("inf")
-        return geo.haversine_km(point.latitude, point.longitude, latitude, longitude)
-
-    return min(locations, key=distance)

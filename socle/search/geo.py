@@ -12,7 +12,8 @@ indexing rule, so Socle defines one here and plans the parameter itself:
   haversine formula (trigonometric functions: PostgreSQL, SQLite ≥ 3.35 built with its math
   functions, as Python 3.11's is on Debian). `near` filters; it does not sort (R4 defines no order).
 - nearest first (`within`): the same filter with the haversine term as a column, for a caller that
-  orders by distance (the public directory search); `distance_km` turns that term into kilometres.
+  orders by distance; `in_circle` gives the same conditions on any table with latitude and longitude
+  columns (the directory's search table); `distance_km` turns that term into kilometres.
 
 Units follow R4: kilometres when omitted, else a UCUM code (`km`, `m`, `[mi_i]`, `[nmi_i]`); without
 a distance the server chooses (`DEFAULT_DISTANCE_KM`). Positions on a sphere of the IUGG mean radius:
@@ -178,7 +179,8 @@ def position_rows(code: str, position: Any) -> list[NumberRow]:
 # -- SQL ------------------------------------------------------------------------------------------
 
 
-def _haversine_sql(latitude: Any, longitude: Any, point: NearPoint) -> ColumnElement[float]:
+def haversine_term(latitude: Any, longitude: Any, point: NearPoint) -> ColumnElement[float]:
+    """SQL: the haversine term between the point and the columns (degrees); orders nearest first."""
     phi0 = point.latitude * _RADIANS
     half_dlat = (latitude * _RADIANS - phi0) / 2
     half_dlon = (longitude * _RADIANS - point.longitude * _RADIANS) / 2
@@ -199,7 +201,7 @@ def _within(
     point: NearPoint, res_type: str, code: str, *, beyond_km: float | None, with_term: bool
 ) -> Select[Any]:
     lat, lon = schema.idx_number.alias("near_lat"), schema.idx_number.alias("near_long")
-    term = _haversine_sql(lat.c.value, lon.c.value, point).label("term")
+    term = haversine_term(lat.c.value, lon.c.value, point).label("term")
     columns: list[Any] = [lat.c.resource_pk.label("resource_pk")]
     if with_term:
         columns.append(term)
@@ -231,6 +233,32 @@ def _within(
     if beyond_km is not None and beyond_km > 0:
         query = query.where(term > term_for(beyond_km))
     return query
+
+
+def in_circle(
+    latitude: Any, longitude: Any, point: NearPoint, *, beyond_km: float | None = None
+) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
+    """SQL conditions keeping the rows whose (latitude, longitude) columns lie within the point's
+    distance (and farther than `beyond_km`), and the haversine term that orders them nearest first.
+
+    The bounding box comes first, for an index on latitude (then longitude) to narrow the rows; the
+    exact great-circle test then keeps those within the circle, not its corners."""
+    term = haversine_term(latitude, longitude, point)
+    conditions: list[ColumnElement[bool]] = []
+    box = bounding_box(point)
+    if box is not None:
+        conditions += [latitude >= box.south, latitude <= box.north]
+        if box.west <= box.east:
+            conditions += [longitude >= box.west, longitude <= box.east]
+        else:  # across the antimeridian
+            conditions.append(or_(longitude >= box.west, longitude <= box.east))
+    else:
+        conditions.append(latitude.is_not(None))
+    if point.distance_km < math.pi * EARTH_RADIUS_KM:
+        conditions.append(term <= term_for(point.distance_km))
+    if beyond_km is not None and beyond_km > 0:
+        conditions.append(term > term_for(beyond_km))
+    return conditions, term
 
 
 def near_condition(res_type: str, code: str, modifier: str, raw: str) -> ColumnElement[bool]:

@@ -4,7 +4,9 @@ A `StoreSession` is one database transaction: everything done through it commits
 all (a transaction bundle is one session). Writes validate the resource, stamp `id`/`meta`, store the
 canonical JSON bytes as a new version and replace the resource's index rows. Version rows and index
 rows are buffered and written in bulk (executemany / COPY) when the session flushes, which happens
-before any query in the session and at commit.
+before any query in the session and at commit. The flush then feeds the store's projections
+(`socle.store.projections`: derived tables such as the directory's search table) with the resources
+of their types written since the last flush.
 
     with store.session() as s:
         stored = s.create({"resourceType": "Patient", "name": [{"family": "Martin"}]})
@@ -14,14 +16,27 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from socle.clock import fhir_instant, to_micros, utc_now
@@ -40,6 +55,7 @@ from socle.search.rows import (
 )
 from socle.store import schema
 from socle.store.engine import is_sqlite
+from socle.store.projections import Change, Projection, Projections
 
 Validator = Callable[[Any], list[Issue]]
 Indexer = Callable[[dict[str, Any]], list[IndexRow]]
@@ -102,9 +118,11 @@ class _PendingWrites:
     unindex: list[int] = field(default_factory=list)
     # False while every new resource has an id the server drew (a uuid): no clash to report.
     may_clash: bool = False
+    # For the projections: the last change of each resource of a projected type, by (type, id).
+    changes: dict[tuple[str, str], Change] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.resources or self.versions or self.index or self.unindex)
+        return bool(self.resources or self.versions or self.index or self.unindex or self.changes)
 
     def row_count(self) -> int:
         return len(self.resources) + len(self.versions) + sum(len(rows) for rows in self.index.values())
@@ -312,6 +330,29 @@ class StoreSession:
         self.touched.update(found)
         return found
 
+    def fetch_current_with(self, pks: list[int], ids: Mapping[str, Iterable[str]]) -> list[StoredResource]:
+        """The current, not deleted, versions of the resources with these keys and of those with
+        these ids (type -> ids), in one query: a page of results and the resources it shows."""
+        self.flush()
+        r, v = schema.resource, schema.resource_version
+        wanted: list[ColumnElement[bool]] = [r.c.pk.in_(pks)] if pks else []
+        wanted += [and_(r.c.res_type == t, r.c.res_id.in_(sorted(set(i)))) for t, i in ids.items() if i]
+        if not wanted:
+            return []
+        rows = self.connection.execute(
+            select(r.c.pk, r.c.res_type, r.c.res_id, r.c.version, r.c.last_updated, v.c.data)
+            .join(v, and_(v.c.resource_pk == r.c.pk, v.c.version == r.c.version))
+            .where(or_(*wanted), r.c.deleted == false())
+        )
+        found = [
+            StoredResource(
+                row.res_type, row.res_id, row.version, row.last_updated, False, row.data, "GET", row.pk
+            )
+            for row in rows
+        ]
+        self.touched.update(stored.pk for stored in found)
+        return found
+
     # -- writes ------------------------------------------------------------------------------
 
     def create(self, resource: dict[str, Any], *, res_id: str | None = None) -> StoredResource:
@@ -330,6 +371,7 @@ class StoreSession:
         data = canonical_bytes(body)
         self._add_version(pk, res_type, new_id, 1, now, "POST", data)
         self._index(pk, res_type, new_id, self.store.index_rows(body))
+        self._project(Change(pk, res_type, new_id, body, created=True))
         self.touched.add(pk)
         return StoredResource(res_type, new_id, 1, now, False, data, "POST", pk)
 
@@ -392,6 +434,7 @@ class StoreSession:
         self._add_version(current.pk, res_type, res_id, version, now, "PUT", data)
         self._pending.unindex.append(current.pk)
         self._index(current.pk, res_type, res_id, self.store.index_rows(body))
+        self._project(Change(current.pk, res_type, res_id, body))
         self.touched.add(current.pk)
         return StoredResource(res_type, res_id, version, now, False, data, "PUT", current.pk), False
 
@@ -425,6 +468,7 @@ class StoreSession:
         )
         # The index rows stay (every query filters deleted resources out): the audit trail still
         # finds whose compartment the deleted resource was in. A later update re-indexes.
+        self._project(Change(current.pk, res_type, res_id, None))
         self.touched.add(current.pk)
         return StoredResource(res_type, res_id, version, now, True, None, "DELETE", current.pk)
 
@@ -537,6 +581,15 @@ class StoreSession:
             values.update(resource_pk=pk, res_type=res_type, param=row.param)
             self._pending.index.setdefault(table, []).append(values)
 
+    def _project(self, change: Change) -> None:
+        if self.store.projections.watching(change.res_type):
+            key = (change.res_type, change.res_id)
+            earlier = self._pending.changes.pop(key, None)
+            if earlier is not None and earlier.created:
+                # Created in this same flush: its derived rows still do not exist.
+                change = Change(change.pk, change.res_type, change.res_id, change.body, created=True)
+            self._pending.changes[key] = change
+
     def flush(self) -> None:
         """Write buffered versions and index rows (before any read in this session, and at commit)."""
         if not self._pending:
@@ -554,6 +607,8 @@ class StoreSession:
             tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
             tables += list(pending.index.items())
             _insert_pipelined(self.connection, [(table, rows) for table, rows in tables if rows])
+            if pending.changes:
+                self.store.projections.apply(self.connection, pending.changes)
             return
         if pending.resources and not pending.may_clash:
             # Only server-drawn ids: no clash to report, no savepoint (two statements).
@@ -572,6 +627,8 @@ class StoreSession:
             self.store.bulk_insert(self.connection, schema.resource_version, pending.versions)
         for table, rows in pending.index.items():
             self.store.bulk_insert(self.connection, table, rows)
+        if pending.changes:
+            self.store.projections.apply(self.connection, pending.changes)
 
 
 def _same_content(stored: bytes, resource: dict[str, Any]) -> bool:
@@ -590,10 +647,18 @@ def _same_content(stored: bytes, resource: dict[str, Any]) -> bool:
 class FhirStore:
     """The store: an engine, a validator and the indexing pipeline. Thread-safe; one per process."""
 
-    def __init__(self, engine: Engine, *, validator: Validator | None = None, indexer: Indexer | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        validator: Validator | None = None,
+        indexer: Indexer | None = None,
+        projections: Sequence[Projection] | None = None,
+    ):
         self.engine = engine
         self._validator = validator
         self._indexer = indexer
+        self._projections = Projections(projections) if projections is not None else None
         self._pk_lock = threading.Lock()
         self._pk_block: list[int] = []
         self._audit_writer: Any = None
@@ -632,6 +697,21 @@ class FhirStore:
                 self._pk_block = sorted((int(r[0]) for r in rows), reverse=True)
             return self._pk_block.pop()
 
+    @property
+    def projections(self) -> Projections:
+        """The derived tables kept in step with the writes (default: the application's list)."""
+        if self._projections is None:
+            from socle.projections import installed_projections
+
+            self._projections = Projections(installed_projections())
+        return self._projections
+
+    def rebuild_projections(self, name: str | None = None) -> dict[str, int]:
+        """Derive every projection (or the one called `name`) again from the current resources, in
+        one transaction; the rows written, by projection."""
+        with self.engine.begin() as connection:
+            return self.projections.rebuild(connection, name)
+
     def validate(self, resource: Any) -> list[Issue]:
         if self._validator is None:
             from socle.fhir.validation import default_validator
@@ -661,10 +741,17 @@ class FhirStore:
                 session.flush()
 
     def bulk_insert(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        if not is_sqlite(self.engine):
-            _copy_rows(connection, table, rows)
-        else:
-            _insert_values(connection, table, rows)
+        insert_rows(connection, table, rows)
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows at once: COPY on PostgreSQL, multi-row VALUES on SQLite (nothing when empty)."""
+    if not rows:
+        return
+    if connection.dialect.name != "sqlite":
+        _copy_rows(connection, table, rows)
+    else:
+        _insert_values(connection, table, rows)
 
 
 def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:

@@ -8,7 +8,8 @@ with the former placeholders (the directory's availability extensions on Practit
 prescription id system on MedicationRequest) is rewritten to the new URLs, every version, so that
 what the code reads and what the store holds agree. AuditEvents are left as written: they are
 links of the hash chain, and rewriting one would break it (their purpose-of-use system keeps the
-old URL in events recorded before this revision). No search index holds these URLs.
+old URL in events recorded before this revision). No search index holds these URLs. It runs before
+0007 (numbered earlier on another branch), whose search table reads the availability extensions.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Extended planner statistics on the search index tables (PostgreSQL)
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0007
 
 Every index row carries `res_type` and `param`, and a token's `code` all but determines its `system`
 and its `param`: the columns are strongly correlated. PostgreSQL multiplies per-column selectivities
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010"
-down_revision = "0009"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
