@@ -661,9 +661,16 @@ class SearchPlanner:
         if value is None:
             raise InvalidRequest(f"Cannot sort on '{param.code}' (type {param.type})")
         aggregate = func.max if descending else func.min
+        # One probe per match, by key: `|| ''` keeps the type and parameter from being index
+        # constraints, so SQLite without statistics does not prefer the covering value index
+        # (res_type, param, ..., resource_pk) and scan every row of the parameter per match.
         return (
             select(aggregate(table.c[value]))
-            .where(table.c.resource_pk == r.c.pk, table.c.param == param.code, table.c.res_type == res_type)
+            .where(
+                table.c.resource_pk == r.c.pk,
+                (table.c.param + "") == param.code,
+                (table.c.res_type + "") == res_type,
+            )
             .scalar_subquery()
         )
 
