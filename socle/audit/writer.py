@@ -9,7 +9,12 @@ fails), the cost is shared by every request of the batch.
 
 The requesting thread prepares its event (builds, serialises and indexes it: `prepare_event`)
 before queueing it, so that work runs in parallel with the other requests; the writer thread,
-the serial part, only stores the rows and links the whole batch to the chain at once.
+the serial part, only stores the rows and links the whole batch to the chain at once
+(`commit_prepared`: two round trips on PostgreSQL).
+
+The writer keeps its connection while batches follow one another (no pool checkout and pre-ping
+per batch) and gives it back to the pool as soon as the queue stays empty for `keep_connection`
+seconds, or after any failure (a broken connection is never reused).
 
 Writes (create, update, delete, transactions) keep their trace in their own transaction.
 """
@@ -24,10 +29,12 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-from socle.audit.trail import AccessTrace, PreparedEvent, prepare_event, record_prepared
+from socle.audit.trail import AccessTrace, PreparedEvent, commit_prepared, prepare_event, record_prepared
 from socle.auth.context import RequestContext
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from socle.store.repository import FhirStore
 
 _Item = tuple[PreparedEvent, "Future[None]"]
@@ -38,9 +45,17 @@ class AuditWriter:
     """One per store; thread-safe. `write()` returns once the trace is committed."""
 
     def __init__(
-        self, store: FhirStore, *, linger: float = 0.0, max_batch: int = 500, idle_exit: float = 5.0
+        self,
+        store: FhirStore,
+        *,
+        linger: float = 0.0,
+        max_batch: int = 500,
+        idle_exit: float = 5.0,
+        keep_connection: float = 0.05,
     ) -> None:
         self.store = store
+        self.keep_connection = keep_connection
+        self._connection: Connection | None = None  # the writer thread's own, while busy
         self.linger = linger
         self.idle_exit = idle_exit
         self.max_batch = max_batch
@@ -78,7 +93,14 @@ class AuditWriter:
     def _run(self) -> None:
         while True:
             try:
-                first = self._queue.get(timeout=self.idle_exit)
+                if self._connection is not None:
+                    try:
+                        first = self._queue.get(timeout=self.keep_connection)
+                    except queue.Empty:
+                        self._release_connection()  # quiet for now: back to the pool
+                        continue
+                else:
+                    first = self._queue.get(timeout=self.idle_exit)
             except queue.Empty:
                 with self._start_lock:
                     if self._queue.empty():
@@ -100,14 +122,24 @@ class AuditWriter:
                     break
             self._commit(batch)
 
+    def _release_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # already broken: the pool discards it
+                log.debug("audit writer: closing its connection failed", exc_info=True)
+
     def _commit(self, batch: list[_Item]) -> None:
         batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
         if not batch:
             return
         try:
-            with self.store.session() as session:
-                record_prepared(session, [prepared for prepared, _ in batch])
+            if self._connection is None:
+                self._connection = self.store.engine.connect()
+            commit_prepared(self.store, self._connection, [prepared for prepared, _ in batch])
         except BaseException as exc:  # every waiting request fails with the reason
+            self._release_connection()
             for _, done in batch:
                 done.set_exception(exc)
             return
