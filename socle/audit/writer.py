@@ -14,7 +14,10 @@ the serial part, only stores the rows and links the whole batch to the chain at 
 
 The writer keeps its connection while batches follow one another (no pool checkout and pre-ping
 per batch) and gives it back to the pool as soon as the queue stays empty for `keep_connection`
-seconds, or after any failure (a broken connection is never reused).
+seconds, or after any failure (a broken connection is never reused). On SQLite that connection
+does not checkpoint the WAL in its commits: a `WalCheckpointer` thread does, nudged every
+`checkpoint_every` batches and when the writer goes quiet, and the writer finishes a checkpoint
+itself, between batches, when the WAL grew too long (`socle.store.checkpoint`).
 
 Writes (create, update, delete, transactions) keep their trace in their own transaction.
 """
@@ -31,6 +34,8 @@ from typing import TYPE_CHECKING
 
 from socle.audit.trail import AccessTrace, PreparedEvent, commit_prepared, prepare_event, record_prepared
 from socle.auth.context import RequestContext
+from socle.store.checkpoint import DEFAULT_AUTOCHECKPOINT, WalCheckpointer, set_autocheckpoint
+from socle.store.engine import is_sqlite
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -52,9 +57,13 @@ class AuditWriter:
         max_batch: int = 500,
         idle_exit: float = 5.0,
         keep_connection: float = 0.05,
+        checkpoint_every: int = 16,
     ) -> None:
         self.store = store
         self.keep_connection = keep_connection
+        self.checkpoint_every = checkpoint_every
+        self.checkpointer = WalCheckpointer(store.engine) if is_sqlite(store.engine) else None
+        self._batches_since_checkpoint = 0
         self._connection: Connection | None = None  # the writer thread's own, while busy
         self.linger = linger
         self.idle_exit = idle_exit
@@ -122,13 +131,28 @@ class AuditWriter:
                     break
             self._commit(batch)
 
-    def _release_connection(self) -> None:
+    def _connect(self) -> Connection:
+        connection = self.store.engine.connect()
+        if self.checkpointer is not None:
+            set_autocheckpoint(connection.connection.driver_connection, 0)
+        return connection
+
+    def _release_connection(self, *, healthy: bool = True) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.close()
-            except Exception:  # already broken: the pool discards it
-                log.debug("audit writer: closing its connection failed", exc_info=True)
+        if connection is None:
+            return
+        if self.checkpointer is not None:
+            self._nudge_checkpointer()
+        try:
+            if not healthy:
+                connection.invalidate()  # a failed batch's connection may be broken: never reused
+            elif self.checkpointer is not None:
+                # Back in the pool, it commits other writes: SQLite's default behaviour again.
+                set_autocheckpoint(connection.connection.driver_connection, DEFAULT_AUTOCHECKPOINT)
+            connection.close()
+        except Exception:  # already broken: discarded rather than pooled
+            log.debug("audit writer: giving its connection back failed", exc_info=True)
+            connection.invalidate()
 
     def _commit(self, batch: list[_Item]) -> None:
         batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
@@ -136,12 +160,26 @@ class AuditWriter:
             return
         try:
             if self._connection is None:
-                self._connection = self.store.engine.connect()
+                self._connection = self._connect()
             commit_prepared(self.store, self._connection, [prepared for prepared, _ in batch])
         except BaseException as exc:  # every waiting request fails with the reason
-            self._release_connection()
+            self._release_connection(healthy=False)
             for _, done in batch:
                 done.set_exception(exc)
             return
         for _, done in batch:
             done.set_result(None)
+        if self.checkpointer is not None:
+            if self.checkpointer.must_finish:  # after the waiters are released: off their latency
+                try:
+                    self.checkpointer.finish(self._connection.connection.driver_connection)
+                except Exception:  # the next batch commits anyway; the WAL is checkpointed later
+                    log.warning("audit writer: WAL checkpoint failed", exc_info=True)
+            self._batches_since_checkpoint += 1
+            if self._batches_since_checkpoint >= self.checkpoint_every:
+                self._nudge_checkpointer()
+
+    def _nudge_checkpointer(self) -> None:
+        assert self.checkpointer is not None
+        self._batches_since_checkpoint = 0
+        self.checkpointer.nudge()
