@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -44,12 +45,27 @@ def bearer_context(request: Request) -> RequestContext:
     return replace(ctx, purpose_of_use=purpose, purpose_reason=reason)
 
 
+def configure_interpreter(settings: Settings) -> None:
+    """Process-wide tuning a server needs, set once when its app is built.
+
+    The switch interval: a thread coming back from a blocking call (a database round trip) waits
+    for the GIL until the thread holding it lets go, at worst `sys.getswitchinterval()` later (5 ms
+    by default). Under load the 40 request threads always want the GIL, and the audit writer, the
+    serial part every audited read waits for, pays that wait on each of its round trips and SQLite
+    calls: its batch commits took 11-25 ms for 1-3 ms of work (bench/RESULTS.md section 3). A
+    shorter interval bounds each wait; the cost is more frequent switches between the request
+    threads, measured there as well.
+    """
+    sys.setswitchinterval(settings.switch_interval)
+
+
 def create_app(
     settings: Settings | None = None,
     store: FhirStore | None = None,
     authenticate: Callable[[Request], RequestContext] | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    configure_interpreter(settings)
     if store is None:
         engine = create_store_engine(settings.database_url, pool_size=settings.database_pool_size)
         migrate(engine)
