@@ -49,12 +49,12 @@ def configure_interpreter(settings: Settings) -> None:
     """Process-wide tuning a server needs, set once when its app is built.
 
     The switch interval: a thread coming back from a blocking call (a database round trip) waits
-    for the GIL until the thread holding it lets go, at worst `sys.getswitchinterval()` later (5 ms
-    by default). Under load the 40 request threads always want the GIL, and the audit writer, the
-    serial part every audited read waits for, pays that wait on each of its round trips and SQLite
-    calls: its batch commits took 11-25 ms for 1-3 ms of work (bench/RESULTS.md section 3). A
-    shorter interval bounds each wait; the cost is more frequent switches between the request
-    threads, measured there as well.
+    for the GIL until the thread holding it lets go, at worst `sys.getswitchinterval()` later. The
+    audit writer, the serial part every audited read waits for, pays that wait after each database
+    call, so a shorter interval looked like a way to shorten its batches. Measured over HTTP
+    (bench/RESULTS.md section 3), 1 ms instead of Python's 5 ms changed neither the audited
+    throughput nor the writer's batch latency beyond the noise: the default stays Python's, and
+    `SOCLE_SWITCH_INTERVAL` lets an operator try another value on other hardware.
     """
     sys.setswitchinterval(settings.switch_interval)
 
