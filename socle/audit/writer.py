@@ -17,7 +17,8 @@ per batch) and gives it back to the pool as soon as the queue stays empty for `k
 seconds, or after any failure (a broken connection is never reused). On SQLite that connection
 does not checkpoint the WAL in its commits: a `WalCheckpointer` thread does, nudged every
 `checkpoint_every` batches and when the writer goes quiet, and the writer finishes a checkpoint
-itself, between batches, when the WAL grew too long (`socle.store.checkpoint`).
+itself, between batches, when the WAL grew too long or at the latest every `finish_every`
+batches (`socle.store.checkpoint`).
 
 Writes (create, update, delete, transactions) keep their trace in their own transaction.
 """
@@ -58,10 +59,15 @@ class AuditWriter:
         idle_exit: float = 5.0,
         keep_connection: float = 0.05,
         checkpoint_every: int = 16,
+        finish_every: int = 64,
     ) -> None:
         self.store = store
         self.keep_connection = keep_connection
         self.checkpoint_every = checkpoint_every
+        # The bound that does not depend on the checkpointer thread getting CPU time: on a starved
+        # machine it may report nothing for a long while, and the WAL must not grow meanwhile.
+        self.finish_every = finish_every
+        self._batches_since_finish = 0
         self.checkpointer = WalCheckpointer(store.engine) if is_sqlite(store.engine) else None
         self._batches_since_checkpoint = 0
         self._connection: Connection | None = None  # the writer thread's own, while busy
@@ -170,7 +176,10 @@ class AuditWriter:
         for _, done in batch:
             done.set_result(None)
         if self.checkpointer is not None:
-            if self.checkpointer.must_finish:  # after the waiters are released: off their latency
+            self._batches_since_finish += 1
+            # After the waiters are released: off their latency.
+            if self.checkpointer.must_finish or self._batches_since_finish >= self.finish_every:
+                self._batches_since_finish = 0
                 try:
                     self.checkpointer.finish(self._connection.connection.driver_connection)
                 except Exception:  # the next batch commits anyway; the WAL is checkpointed later

@@ -13,8 +13,9 @@ transaction starts after a checkpoint that copied *every* frame, and a busy writ
 appended more by then (300 commits grew a WAL to 36 MB in tests/store/test_checkpoint.py). So the
 checkpointer reports how long the WAL was (`wal_frames`), and once that passes `limit` pages the
 writer finishes the job itself between two batches (`finish`): little is left to copy, and its
-next transaction rewinds the WAL. The WAL stays within about `limit` pages plus what the batches
-add meanwhile.
+next transaction rewinds the WAL. The writer also finishes every `finish_every` batches whatever
+the checkpointer reported (a starved checkpointer thread may report nothing for a while), so the
+WAL stays within what that many batches write.
 
 Other connections keep SQLite's default auto-checkpoint. PostgreSQL has nothing to do here.
 """
