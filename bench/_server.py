@@ -24,7 +24,8 @@ What-ifs (bench-only, to size a suggested socle fix; never used for the main fig
 `--what-if-pool N` builds the PostgreSQL store engine as `create_store_engine` does but with
 `pool_size=N, max_overflow=N`, and the token verifier's autocommit companion pool likewise (socle:
 10 + 20 overflow and 4 + 16: more concurrent requests than pooled connections open and close a
-PostgreSQL connection per checkout); `--switch-interval S` sets `sys.setswitchinterval(S)`;
+PostgreSQL connection per checkout); `--switch-interval S` sets `sys.setswitchinterval(S)` after
+the app is built (over socle's `SOCLE_SWITCH_INTERVAL`; 0.005 is Python's default);
 `--what-if-batched-chain` (one chain lock, one `SELECT` of the head and one multi-row `INSERT` of
 the links per batch) was measured here before socle adopted it; the flag is still accepted and
 now changes nothing.
@@ -94,18 +95,20 @@ def instrument(app: FastAPI, store: FhirStore, timings: Timings) -> None:
     access.handle = timed(timings, "handle", access.handle)  # type: ignore[assignment]
     access.trace_of = timed(timings, "trace_of", access.trace_of)  # type: ignore[assignment]
     audit_writer.prepare_event = timed(timings, "audit_prepare", audit_writer.prepare_event)  # type: ignore[assignment]
-    audit_writer.record_prepared = timed(timings, "audit_record_batch", audit_writer.record_prepared)  # type: ignore[assignment]
+    audit_writer.commit_prepared = timed(timings, "audit_record_batch", audit_writer.commit_prepared)  # type: ignore[assignment]
     writer = store.audit_writer
     writer.write = timed(timings, "audit_write_wait", writer.write)
     commit = writer._commit
 
     def counted_commit(batch: list[Any]) -> None:
         timings.add("audit_batch_size", float(len(batch)))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             commit(batch)
         finally:
+            # Wall minus the writer thread's CPU: time spent off the CPU (I/O, locks, GIL waits).
             timings.add("audit_batch_commit", time.perf_counter() - started)
+            timings.add("audit_batch_cpu", time.thread_time() - cpu)
 
     writer._commit = counted_commit
 
@@ -185,9 +188,9 @@ def main() -> None:
     parser.add_argument("--switch-interval", type=float, default=0.0)
     parser.add_argument("--what-if-batched-chain", action="store_true")
     args = parser.parse_args()
-    if args.switch_interval:
-        sys.setswitchinterval(args.switch_interval)
     app = build(args.database_url, args.port, args.instrument, args.what_if_pool, args.what_if_batched_chain)
+    if args.switch_interval:  # after create_app, which sets socle's own (SOCLE_SWITCH_INTERVAL)
+        sys.setswitchinterval(args.switch_interval)
     uvicorn.run(app, host="127.0.0.1", port=args.port, workers=1, log_level="warning")
 
 

@@ -293,11 +293,11 @@ def _frames(line: str) -> tuple[list[str], int]:
 
 def _label(joined: str) -> str:
     if "socle/audit/writer.py" in joined and "_run (" in joined:
-        if "record_prepared (" not in joined:
-            return "audit writer thread: session, commit (flush of the event rows)"
         if "create_built (" in joined:
             return "audit writer thread: event rows buffered"
-        return "audit writer thread: chain link (lock, head, one INSERT)"
+        if "commit_prepared (" in joined:
+            return "audit writer thread: rows, chain link, commit (commit_prepared)"
+        return "audit writer thread: queue, connection, checkpoint"
     if "prepare_event (" in joined:
         return "audit: AuditEvent built + indexed (request thread)"
     for name, keys in PROFILE_CATEGORIES:
@@ -339,7 +339,7 @@ def _short(frame: str) -> str:
 def timings_report(stats: dict[str, list[float]], requests: int) -> list[str]:
     lines = [f"   instrumented server, {requests} authenticated reads:"]
     names = ("authenticate", "revocation_probe", "handle", "trace_of", "audit_prepare", "audit_write_wait")
-    for name in (*names, "audit_record_batch", "audit_batch_commit"):
+    for name in (*names, "audit_record_batch", "audit_batch_commit", "audit_batch_cpu"):
         values = stats.get(name) or []
         if values:
             lines.append(

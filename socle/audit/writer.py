@@ -9,7 +9,16 @@ fails), the cost is shared by every request of the batch.
 
 The requesting thread prepares its event (builds, serialises and indexes it: `prepare_event`)
 before queueing it, so that work runs in parallel with the other requests; the writer thread,
-the serial part, only stores the rows and links the whole batch to the chain at once.
+the serial part, only stores the rows and links the whole batch to the chain at once
+(`commit_prepared`: two round trips on PostgreSQL).
+
+The writer keeps its connection while batches follow one another (no pool checkout and pre-ping
+per batch) and gives it back to the pool as soon as the queue stays empty for `keep_connection`
+seconds, or after any failure (a broken connection is never reused). On SQLite that connection
+does not checkpoint the WAL in its commits: a `WalCheckpointer` thread does, nudged every
+`checkpoint_every` batches and when the writer goes quiet, and the writer finishes a checkpoint
+itself, between batches, when the WAL grew too long or at the latest every `finish_every`
+batches (`socle.store.checkpoint`).
 
 Writes (create, update, delete, transactions) keep their trace in their own transaction.
 """
@@ -24,10 +33,14 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-from socle.audit.trail import AccessTrace, PreparedEvent, prepare_event, record_prepared
+from socle.audit.trail import AccessTrace, PreparedEvent, commit_prepared, prepare_event, record_prepared
 from socle.auth.context import RequestContext
+from socle.store.checkpoint import DEFAULT_AUTOCHECKPOINT, WalCheckpointer, set_autocheckpoint
+from socle.store.engine import is_sqlite
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from socle.store.repository import FhirStore
 
 _Item = tuple[PreparedEvent, "Future[None]"]
@@ -38,9 +51,26 @@ class AuditWriter:
     """One per store; thread-safe. `write()` returns once the trace is committed."""
 
     def __init__(
-        self, store: FhirStore, *, linger: float = 0.0, max_batch: int = 500, idle_exit: float = 5.0
+        self,
+        store: FhirStore,
+        *,
+        linger: float = 0.0,
+        max_batch: int = 500,
+        idle_exit: float = 5.0,
+        keep_connection: float = 0.05,
+        checkpoint_every: int = 16,
+        finish_every: int = 64,
     ) -> None:
         self.store = store
+        self.keep_connection = keep_connection
+        self.checkpoint_every = checkpoint_every
+        # The bound that does not depend on the checkpointer thread getting CPU time: on a starved
+        # machine it may report nothing for a long while, and the WAL must not grow meanwhile.
+        self.finish_every = finish_every
+        self._batches_since_finish = 0
+        self.checkpointer = WalCheckpointer(store.engine) if is_sqlite(store.engine) else None
+        self._batches_since_checkpoint = 0
+        self._connection: Connection | None = None  # the writer thread's own, while busy
         self.linger = linger
         self.idle_exit = idle_exit
         self.max_batch = max_batch
@@ -78,7 +108,14 @@ class AuditWriter:
     def _run(self) -> None:
         while True:
             try:
-                first = self._queue.get(timeout=self.idle_exit)
+                if self._connection is not None:
+                    try:
+                        first = self._queue.get(timeout=self.keep_connection)
+                    except queue.Empty:
+                        self._release_connection()  # quiet for now: back to the pool
+                        continue
+                else:
+                    first = self._queue.get(timeout=self.idle_exit)
             except queue.Empty:
                 with self._start_lock:
                     if self._queue.empty():
@@ -100,16 +137,58 @@ class AuditWriter:
                     break
             self._commit(batch)
 
+    def _connect(self) -> Connection:
+        connection = self.store.engine.connect()
+        if self.checkpointer is not None:
+            set_autocheckpoint(connection.connection.driver_connection, 0)
+        return connection
+
+    def _release_connection(self, *, healthy: bool = True) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if self.checkpointer is not None:
+            self._nudge_checkpointer()
+        try:
+            if not healthy:
+                connection.invalidate()  # a failed batch's connection may be broken: never reused
+            elif self.checkpointer is not None:
+                # Back in the pool, it commits other writes: SQLite's default behaviour again.
+                set_autocheckpoint(connection.connection.driver_connection, DEFAULT_AUTOCHECKPOINT)
+            connection.close()
+        except Exception:  # already broken: discarded rather than pooled
+            log.debug("audit writer: giving its connection back failed", exc_info=True)
+            connection.invalidate()
+
     def _commit(self, batch: list[_Item]) -> None:
         batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
         if not batch:
             return
         try:
-            with self.store.session() as session:
-                record_prepared(session, [prepared for prepared, _ in batch])
+            if self._connection is None:
+                self._connection = self._connect()
+            commit_prepared(self.store, self._connection, [prepared for prepared, _ in batch])
         except BaseException as exc:  # every waiting request fails with the reason
+            self._release_connection(healthy=False)
             for _, done in batch:
                 done.set_exception(exc)
             return
         for _, done in batch:
             done.set_result(None)
+        if self.checkpointer is not None:
+            self._batches_since_finish += 1
+            # After the waiters are released: off their latency.
+            if self.checkpointer.must_finish or self._batches_since_finish >= self.finish_every:
+                self._batches_since_finish = 0
+                try:
+                    self.checkpointer.finish(self._connection.connection.driver_connection)
+                except Exception:  # the next batch commits anyway; the WAL is checkpointed later
+                    log.warning("audit writer: WAL checkpoint failed", exc_info=True)
+            self._batches_since_checkpoint += 1
+            if self._batches_since_checkpoint >= self.checkpoint_every:
+                self._nudge_checkpointer()
+
+    def _nudge_checkpointer(self) -> None:
+        assert self.checkpointer is not None
+        self._batches_since_checkpoint = 0
+        self.checkpointer.nudge()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -38,10 +40,49 @@ def test_a_trace_that_cannot_be_written_fails_the_request(
     def broken(*_args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(StoreSession, "flush", broken)  # the batch's rows cannot be written
+    monkeypatch.setattr(StoreSession, "create_built", broken)  # the batch's rows cannot be written
     with pytest.raises(RuntimeError, match="disk full"):
         writer.write(ACTOR, AccessTrace("read", 200))
     assert chain_length(store.engine) == 0
+
+
+def test_after_a_failed_batch_the_next_one_is_written_on_a_fresh_connection(
+    store: FhirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = AuditWriter(store, keep_connection=5.0)
+    writer.write(ACTOR, AccessTrace("read", 200))
+    first = writer._connection
+    failing = {"on": True}
+    real = StoreSession.create_built
+
+    def broken_once(self: StoreSession, *args: Any) -> int:
+        if failing.pop("on", False):
+            raise RuntimeError("connection lost")
+        return real(self, *args)
+
+    monkeypatch.setattr(StoreSession, "create_built", broken_once)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        writer.write(ACTOR, AccessTrace("read", 200))
+    writer.write(ACTOR, AccessTrace("read", 200))
+    assert writer._connection is not first
+    assert chain_length(store.engine) == 2
+    assert verify_chain(store.engine).intact
+
+
+def test_the_writer_keeps_its_connection_while_busy_and_returns_it_when_quiet(store: FhirStore) -> None:
+    writer = AuditWriter(store, keep_connection=0.2)
+    writer.write(ACTOR, AccessTrace("read", 200))
+    kept = writer._connection
+    assert kept is not None
+    writer.write(ACTOR, AccessTrace("read", 200))
+    assert writer._connection is kept  # no checkout (and pre-ping) per batch
+    deadline = time.monotonic() + 5
+    while writer._connection is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer._connection is None  # back to the pool once the queue stayed empty
+    writer.write(ACTOR, AccessTrace("read", 200))
+    assert chain_length(store.engine) == 3
+    assert verify_chain(store.engine).intact
 
 
 def test_the_idle_writer_stops_and_restarts_on_demand(store: FhirStore) -> None:
