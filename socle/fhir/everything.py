@@ -13,6 +13,7 @@ from sqlalchemy import false, select, tuple_
 
 from socle.errors import InvalidRequest
 from socle.fhir.definitions import compartment_parameters
+from socle.fhir.exchange import for_exchange
 from socle.store import schema
 from socle.store.repository import StoreSession
 
@@ -66,7 +67,7 @@ def patient_everything(session: StoreSession, request: FhirRequest, patient_id: 
     entries = [
         {
             "fullUrl": f"{base}/{s.res_type}/{s.res_id}",
-            "resource": orjson.Fragment(s.data),
+            "resource": orjson.Fragment(for_exchange(s.res_type, s.data)),
             "search": {"mode": "match"},
         }
         for pk in pks

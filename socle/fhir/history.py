@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from socle.errors import InvalidRequest
+from socle.fhir.exchange import for_exchange
 from socle.search.normalize import date_range
 from socle.store.repository import StoreSession
 
@@ -53,7 +54,7 @@ def history_bundle(
         url = f"{version.res_type}/{version.res_id}"
         entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
         if version.data is not None:
-            entry["resource"] = orjson.Fragment(version.data)
+            entry["resource"] = orjson.Fragment(for_exchange(version.res_type, version.data))
         status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(version.method, "200 OK")
         entry["request"] = {"method": version.method, "url": url}
         entry["response"] = {"status": status, "etag": version.etag, "lastModified": version.last_modified}

@@ -30,6 +30,7 @@ from socle.errors import (
 )
 from socle.fhir import patch as json_patch
 from socle.fhir.definitions import resource_types
+from socle.fhir.exchange import for_exchange
 from socle.fhir.write_rules import admit
 from socle.search import engine as search
 from socle.store.repository import StoredResource, StoreSession, check_resource_id
@@ -91,7 +92,8 @@ class FhirResponse:
                 [Issue("information", "informational", f"{stored.res_type}/{stored.res_id} stored")]
             )
             return cls(status, orjson.dumps(outcome), headers, stored)
-        return cls(status, stored.data, headers, stored)
+        body = for_exchange(stored.res_type, stored.data) if stored.data is not None else None
+        return cls(status, body, headers, stored)
 
     @classmethod
     def of_json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> FhirResponse:
@@ -336,7 +338,9 @@ def _patch(
             f"Version conflict on {res_type}/{res_id}: If-Match asks for version {if_match}, "
             f"current is {current.version}"
         )
-    patched = json_patch.apply(current.json(), request.json())
+    # The patch's paths point into what the client was served (socle.fhir.exchange).
+    assert current.data is not None
+    patched = json_patch.apply(orjson.loads(for_exchange(res_type, current.data)), request.json())
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise InvalidResource("A patch may not change the resourceType or the id")
     stored, _ = session.update(admit(session, ctx, patched, res_id), res_id, if_match=current.version)

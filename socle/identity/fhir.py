@@ -30,6 +30,8 @@ import copy
 from datetime import date
 from typing import Any
 
+import orjson
+
 from socle.identity.communes import commune
 from socle.identity.errors import NotAnIdentity
 from socle.identity.record import INS_KIND_BY_SYSTEM, Attribute, IdentityRecord, InsMatricule, Status
@@ -75,6 +77,42 @@ def patient_for_exchange(record: IdentityRecord) -> dict[str, Any]:
         others = [i for i in patient.get("identifier", []) if i.get("system") not in INS_KIND_BY_SYSTEM]
         _set_list(patient, "identifier", others)
     return patient
+
+
+_INS_SYSTEM_MARK = b"urn:oid:1.2.250.1.213.1.4."
+
+
+def stored_patient_for_exchange(data: bytes) -> bytes:
+    """A stored Patient's bytes as other systems may receive them (RNIV EXI SI 08).
+
+    The INS matricule identifiers are left out unless the identity is qualified; the stored
+    Patient keeps them. Patients without an INS identifier (most of them, and every Patient of a
+    plain FHIR client) are returned as they are without being parsed.
+    """
+    if _INS_SYSTEM_MARK not in data:
+        return data
+    patient = orjson.loads(data)
+    identifiers = patient.get("identifier")
+    if not isinstance(identifiers, list) or _reliability(patient)[0] is Status.QUAL:
+        return data
+    kept = [i for i in identifiers if not (isinstance(i, dict) and i.get("system") in INS_KIND_BY_SYSTEM)]
+    if len(kept) == len(identifiers):
+        return data
+    _set_list(patient, "identifier", kept)
+    return orjson.dumps(patient)
+
+
+def stored_ins_identifiers(patient: dict[str, Any]) -> list[dict[str, Any]]:
+    """The INS matricule identifiers a Patient carries (what `stored_patient_for_exchange` hides)."""
+    return [
+        i
+        for i in patient.get("identifier", [])
+        if isinstance(i, dict) and i.get("system") in INS_KIND_BY_SYSTEM
+    ]
+
+
+def is_qualified(patient: dict[str, Any]) -> bool:
+    return _reliability(patient)[0] is Status.QUAL
 
 
 def apply_record(patient: dict[str, Any], record: IdentityRecord) -> dict[str, Any]:

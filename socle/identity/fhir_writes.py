@@ -29,7 +29,13 @@ from typing import Any
 from socle.errors import SocleError
 from socle.identity import rules
 from socle.identity.errors import DuplicateIns, NotAnIdentity
-from socle.identity.fhir import RELIABILITY_URL, apply_record, patient_to_record
+from socle.identity.fhir import (
+    RELIABILITY_URL,
+    apply_record,
+    is_qualified,
+    patient_to_record,
+    stored_ins_identifiers,
+)
 from socle.identity.queries import patients_carrying_ins
 from socle.identity.record import INS_KIND_BY_SYSTEM, IdentityRecord, Status
 from socle.store.repository import StoreSession
@@ -63,6 +69,7 @@ def review_patient_write(
     """The Patient to store in place of Patient/`res_id` (None: a new one), or a refusal."""
     stored = session.current("Patient", res_id, for_update=True) if res_id is not None else None
     current = stored.json() if stored is not None and not stored.deleted else None
+    patient = _with_hidden_ins(patient, current)
     if not carries_identity(patient) and (current is None or not carries_identity(current)):
         return patient
     before = _stored_identity(current)
@@ -94,6 +101,21 @@ def review_patient_write(
                     "doublon potentiel, à traiter par la cellule d'identitovigilance"
                 )
     return patient if after == claimed else apply_record(patient, after)
+
+
+def _with_hidden_ins(patient: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """`patient` with the stored INS identifiers the API left out when it served them.
+
+    A Patient whose identity is not qualified is served without its INS matricule
+    (`socle.fhir.exchange`): written back without it, it does not ask to remove the matricule.
+    """
+    identifiers = patient.get("identifier", [])
+    if current is None or is_qualified(current) or not isinstance(identifiers, list):
+        return patient
+    hidden = stored_ins_identifiers(current)
+    if not hidden or stored_ins_identifiers(patient):
+        return patient
+    return {**patient, "identifier": [*identifiers, *hidden]}
 
 
 def _stored_identity(current: dict[str, Any] | None) -> IdentityRecord | None:

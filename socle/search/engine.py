@@ -37,6 +37,7 @@ from sqlalchemy import (
 from socle.clock import to_micros, utc_now
 from socle.errors import InvalidRequest, Issue, PreconditionFailed
 from socle.fhir.definitions import resource_types, structures
+from socle.fhir.exchange import for_exchange
 from socle.search.geo import near_condition
 from socle.search.normalize import date_range, decimal_range, normalize_text
 from socle.search.parameters import SearchParameter, default_registry
@@ -944,9 +945,10 @@ def _link(base_url: str, res_type: str, plan: SearchPlan, position: dict[str, st
 
 
 def _entry(base_url: str, stored: StoredResource, mode: str, plan: SearchPlan) -> dict[str, Any]:
-    resource: Any = orjson.Fragment(stored.data) if stored.data is not None else None
-    if plan.summary in ("true", "text", "data") or plan.elements:
-        resource = shape_resource(stored.json(), plan.summary, plan.elements)
+    data = for_exchange(stored.res_type, stored.data) if stored.data is not None else None
+    resource: Any = orjson.Fragment(data) if data is not None else None
+    if data is not None and (plan.summary in ("true", "text", "data") or plan.elements):
+        resource = shape_resource(orjson.loads(data), plan.summary, plan.elements)
     return {
         "fullUrl": f"{base_url}/{stored.res_type}/{stored.res_id}",
         "resource": resource,
