@@ -178,6 +178,16 @@ def composite_values(row: CompositeRow) -> dict[str, Any]:
     return values
 
 
+def compartment_patients(
+    res_type: str, res_id: str, patient_links: Iterable[tuple[str, str | None]]
+) -> frozenset[str]:
+    """The Patients whose compartment a resource lies in, from its (parameter, Patient id) references."""
+    links = compartment_parameters("Patient").get(res_type, ())
+    patients = {res_id} if res_type == "Patient" else set()
+    patients.update(target for param, target in patient_links if target and param in links)
+    return frozenset(patients)
+
+
 class StoreSession:
     """One transaction on the store. Obtain it from `FhirStore.session()`."""
 
@@ -233,27 +243,25 @@ class StoreSession:
         if not rows:
             raise NotFound(f"{res_type}/{res_id} is not known")
         row = rows[0]
-        links = compartment_parameters("Patient").get(res_type, ())
-        patients = {res_id} if res_type == "Patient" else set()
-        patients.update(link.target_id for link in rows if link.target_id and link.param in links)
-        self.known_patients[row.pk] = frozenset(patients)
+        self.known_patients[row.pk] = compartment_patients(
+            res_type, res_id, ((link.param, link.target_id) for link in rows)
+        )
         return StoredResource(
             res_type, res_id, row.version, row.last_updated, row.deleted, row.data, row.method, row.pk
         )
 
     def _remember_indexed_patients(self, pk: int, res_type: str, res_id: str) -> None:
         """The patients whose compartment the stored version lies in, before an update re-indexes it."""
-        links = compartment_parameters("Patient").get(res_type, ())
-        patients = {res_id} if res_type == "Patient" else set()
-        if links:
+        links: list[tuple[str, str | None]] = []
+        if compartment_parameters("Patient").get(res_type):
             ref = schema.idx_reference
             rows = self.connection.execute(
                 select(ref.c.param, ref.c.target_id).where(
                     ref.c.resource_pk == pk, ref.c.target_type == "Patient"
                 )
             )
-            patients.update(row.target_id for row in rows if row.target_id and row.param in links)
-        self.known_patients[pk] = frozenset(patients)
+            links = [(row.param, row.target_id) for row in rows]
+        self.known_patients[pk] = compartment_patients(res_type, res_id, links)
 
     def current(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
         self.flush()
@@ -563,19 +571,18 @@ class StoreSession:
         )
 
     def _index(self, pk: int, res_type: str, res_id: str, rows: list[IndexRow]) -> None:
-        links = compartment_parameters("Patient").get(res_type, ())
-        patients = {res_id} if res_type == "Patient" else set()
-        patients.update(
-            row.target_id
-            for row in rows
-            if isinstance(row, ReferenceRow)
-            and row.target_type == "Patient"
-            and row.target_id
-            and row.param in links
+        patients = compartment_patients(
+            res_type,
+            res_id,
+            (
+                (row.param, row.target_id)
+                for row in rows
+                if isinstance(row, ReferenceRow) and row.target_type == "Patient"
+            ),
         )
         # An update keeps the patients the read before it found: moving a resource from one
         # patient to another is in both patients' journals.
-        self.known_patients[pk] = frozenset(patients) | self.known_patients.get(pk, frozenset())
+        self.known_patients[pk] = patients | self.known_patients.get(pk, frozenset())
         for row in rows:
             table, values = _row_values(row)
             values.update(resource_pk=pk, res_type=res_type, param=row.param)
