@@ -3,7 +3,6 @@ return codes and what they ask for, bulk loading, and qualifying a stored identi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date
 
@@ -337,9 +336,7 @@ def test_a_person_is_registered_once(registry: Engine) -> None:
 
 def test_bulk_load_streams_by_batches_all_or_nothing(registry: Engine) -> None:
     people = list(synthetic_people(300, seed=7))
-    started = time.perf_counter()
     assert load_registry(registry, iter(people), batch_size=64) == 300
-    assert time.perf_counter() - started < 5
     assert registry_size(registry) == 300 + len(PEOPLE)
     sample = people[123]
     by_card = lookup_by_carte_vitale(registry, sample.cartes_vitale[0])
