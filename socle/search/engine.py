@@ -307,6 +307,16 @@ class SearchPlanner:
             return None
         return self._keys(res_type, param, name, modifier, raw)
 
+    def _keyed_condition(
+        self, res_type: str, name: str, raw: str
+    ) -> tuple[ColumnElement[bool] | None, Select[Any] | None]:
+        """A nested criterion's condition and, when it is a plain one, the keys it selects: planned
+        once for both the set form and the row-by-row form of a chain or `_has`."""
+        keys = self.key_set(res_type, name, raw)
+        if keys is not None:
+            return r.c.pk.in_(keys), keys  # what condition() builds for a plain criterion
+        return self.condition(res_type, name, raw), None
+
     def _keys(self, res_type: str, param: SearchParameter, name: str, modifier: str, raw: str) -> Select[Any]:
         builder = {
             "string": self._string,
@@ -520,15 +530,15 @@ class SearchPlanner:
             raise InvalidRequest(f"No target of '{param.code}' has a search parameter '{chained_code}'")
         ref = schema.idx_reference
         options = []
-        targets_of_options = []
+        targets_of_options: list[tuple[str, Select[Any] | None]] = []
         for target in candidates:
-            inner = self.condition(target, chain, raw)
+            inner, keys = self._keyed_condition(target, chain, raw)
             if inner is None:
                 continue
             target_ids = select(r.c.res_id).where(
                 r.c.deleted == false(), inner, *self._type_filter(target, chain)
             )
-            targets_of_options.append(target)
+            targets_of_options.append((target, keys))
             options.append(
                 select(ref.c.resource_pk).where(
                     ref.c.res_type == res_type,
@@ -542,8 +552,7 @@ class SearchPlanner:
         if len(options) > 1:
             return r.c.pk.in_(options[0].union(*options[1:]).subquery().select())
         as_set = r.c.pk.in_(options[0])
-        target = targets_of_options[0]
-        keys = self.key_set(target, chain, raw)
+        target, keys = targets_of_options[0]
         if plan is not None and keys is not None:
             # Per resource: its reference rows -> the target resource -> is it one of the keys?
             link, target_row = schema.idx_reference.alias("chain_link"), r.alias("chain_target")
@@ -579,7 +588,7 @@ class SearchPlanner:
         ref_param = self.registry.get(source_type, ref_code)
         if ref_param is None or ref_param.type != "reference":
             raise InvalidRequest(f"'{ref_code}' is not a reference parameter of {source_type}")
-        inner = self.condition(source_type, rest, raw)
+        inner, keys = self._keyed_condition(source_type, rest, raw)
         if inner is None:
             raise InvalidRequest(f"Unknown search parameter '{rest}' for {source_type} in '{name}'")
         ref = schema.idx_reference
@@ -593,7 +602,6 @@ class SearchPlanner:
             ref.c.resource_pk.in_(source_pks),
         )
         as_set = r.c.res_id.in_(referenced_ids)
-        keys = self.key_set(source_type, rest, raw)
         if plan is not None and keys is not None:
             # Per resource: the rows referencing it -> their (live) source -> is it one of the keys?
             link, source = schema.idx_reference.alias("has_link"), r.alias("has_source")
