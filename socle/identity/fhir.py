@@ -74,7 +74,7 @@ def patient_for_exchange(record: IdentityRecord) -> dict[str, Any]:
     """The Patient other systems may receive: the INS matricule only when the identity is qualified."""
     patient = record_to_patient(record)
     if record.status is not Status.QUAL:
-        others = [i for i in patient.get("identifier", []) if i.get("system") not in INS_KIND_BY_SYSTEM]
+        others = [i for i in patient.get("identifier", []) if not is_ins_identifier(i)]
         _set_list(patient, "identifier", others)
     return patient
 
@@ -93,9 +93,9 @@ def stored_patient_for_exchange(data: bytes) -> bytes:
         return data
     patient = orjson.loads(data)
     identifiers = patient.get("identifier")
-    if not isinstance(identifiers, list) or _reliability(patient)[0] is Status.QUAL:
+    if not isinstance(identifiers, list) or is_qualified(patient):
         return data
-    kept = [i for i in identifiers if not (isinstance(i, dict) and i.get("system") in INS_KIND_BY_SYSTEM)]
+    kept = [i for i in identifiers if not is_ins_identifier(i)]
     if len(kept) == len(identifiers):
         return data
     _set_list(patient, "identifier", kept)
@@ -104,11 +104,12 @@ def stored_patient_for_exchange(data: bytes) -> bytes:
 
 def stored_ins_identifiers(patient: dict[str, Any]) -> list[dict[str, Any]]:
     """The INS matricule identifiers a Patient carries (what `stored_patient_for_exchange` hides)."""
-    return [
-        i
-        for i in patient.get("identifier", [])
-        if isinstance(i, dict) and i.get("system") in INS_KIND_BY_SYSTEM
-    ]
+    return [i for i in patient.get("identifier", []) if is_ins_identifier(i)]
+
+
+def is_ins_identifier(identifier: Any) -> bool:
+    """An `identifier` entry holding an INS matricule (NIR, NIA, test or demo NIR)."""
+    return isinstance(identifier, dict) and identifier.get("system") in INS_KIND_BY_SYSTEM
 
 
 def is_qualified(patient: dict[str, Any]) -> bool:

@@ -37,7 +37,7 @@ from socle.identity.fhir import (
     stored_ins_identifiers,
 )
 from socle.identity.queries import patients_carrying_ins
-from socle.identity.record import INS_KIND_BY_SYSTEM, IdentityRecord, Status
+from socle.identity.record import IdentityRecord, Status
 from socle.store.repository import StoreSession
 
 STATUS_ELEMENT = f"Patient.extension('{RELIABILITY_URL}')"
@@ -58,9 +58,7 @@ def carries_identity(patient: dict[str, Any]) -> bool:
     """Whether a Patient says anything the RNIV governs: a reliability extension or an INS."""
     return any(
         e.get("url") == RELIABILITY_URL for e in patient.get("extension", []) if isinstance(e, dict)
-    ) or any(
-        i.get("system") in INS_KIND_BY_SYSTEM for i in patient.get("identifier", []) if isinstance(i, dict)
-    )
+    ) or bool(stored_ins_identifiers(patient))
 
 
 def review_patient_write(
