@@ -310,8 +310,9 @@ def commit_prepared(store: FhirStore, connection: Connection, events: list[Prepa
     """Store and link `events` in a transaction of their own on `connection`, and commit it.
 
     The group-commit writer's path: the trace is durable when this returns. On PostgreSQL the whole
-    transaction is two round trips in one psycopg pipeline: (BEGIN, the event rows, the chain lock,
-    the head) then (the links, COMMIT). Sent one statement at a time it took seven, and under load
+    transaction is two round trips in one psycopg pipeline: (BEGIN, one statement storing every
+    row of the events and taking the chain lock, the head) then (the links, COMMIT). Sent one
+    statement at a time it took seven, and under load
     each one cost the writer thread a wait for the GIL on its way back (up to the interpreter's
     switch interval, 5 ms): bench/RESULTS.md section 3. SQLite (in-process calls, no round trip)
     takes the session path.
@@ -335,8 +336,7 @@ def commit_prepared(store: FhirStore, connection: Connection, events: list[Prepa
         raw = connection.connection.driver_connection
         assert raw is not None
         with raw.pipeline(), raw.cursor() as cursor, raw.cursor() as head:
-            queue_inserts(cursor, rows)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+            queue_inserts(cursor, rows, then=("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,)))
             head.execute(_HEAD_SQL)
             found = head.fetchone()  # first round trip: everything above
             links = _links(found[0] if found else GENESIS, keys, events)

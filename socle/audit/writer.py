@@ -141,6 +141,11 @@ class AuditWriter:
         connection = self.store.engine.connect()
         if self.checkpointer is not None:
             set_autocheckpoint(connection.connection.driver_connection, 0)
+        else:
+            # The batch's statements never change shape: generic plans, planned once per
+            # connection. The store's connections force custom plans (searches need them).
+            connection.exec_driver_sql("SET plan_cache_mode = auto")
+            connection.commit()
         return connection
 
     def _release_connection(self, *, healthy: bool = True) -> None:
@@ -155,6 +160,9 @@ class AuditWriter:
             elif self.checkpointer is not None:
                 # Back in the pool, it commits other writes: SQLite's default behaviour again.
                 set_autocheckpoint(connection.connection.driver_connection, DEFAULT_AUTOCHECKPOINT)
+            else:
+                connection.exec_driver_sql("RESET plan_cache_mode")  # the store's default again
+                connection.commit()
             connection.close()
         except Exception:  # already broken: discarded rather than pooled
             log.debug("audit writer: giving its connection back failed", exc_info=True)
