@@ -22,5 +22,6 @@ def from_micros(micros: int) -> datetime:
 
 def fhir_instant(micros: int) -> str:
     """`2024-05-17T10:00:00.123456Z`: a valid FHIR instant with the store's full precision."""
-    moment = from_micros(micros)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+    # isoformat, unlike strftime, always pads the year to four digits, and is several times faster
+    # (every write and every audit trace formats one).
+    return from_micros(micros).isoformat(timespec="microseconds")[:-6] + "Z"

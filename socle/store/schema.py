@@ -171,7 +171,16 @@ Index(
     idx_reference.c.param,
     idx_reference.c.resource_pk,
 )
-Index("ix_idx_reference_url", idx_reference.c.res_type, idx_reference.c.param, idx_reference.c.url)
+# Partial: only canonical references carry a url (none of a clinical load's), and every search on
+# it is a comparison, which implies `url IS NOT NULL` (migration 0011).
+Index(
+    "ix_idx_reference_url",
+    idx_reference.c.res_type,
+    idx_reference.c.param,
+    idx_reference.c.url,
+    postgresql_where=idx_reference.c.url.isnot(None),
+    sqlite_where=idx_reference.c.url.isnot(None),
+)
 Index("ix_idx_reference_pk", idx_reference.c.resource_pk)
 
 # A composite row keeps two components taken from the same element (all R4 composites have two).
