@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, func, insert, select, text
+from sqlalchemy import Connection, Engine, and_, func, select
 
 from socle.audit.event_rows import event_index_rows
 from socle.auth.context import RequestContext
@@ -40,7 +40,7 @@ from socle.fhir.definitions import compartment_parameters, resource_types
 from socle.search.rows import IndexRow
 from socle.store import schema
 from socle.store.engine import is_sqlite
-from socle.store.repository import FhirStore, StoreSession, queue_inserts
+from socle.store.repository import FhirStore, StoreSession, insert_few, queue_inserts
 
 GENESIS = "0" * 64
 CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
@@ -274,19 +274,15 @@ def record_prepared(session: StoreSession, events: list[PreparedEvent]) -> None:
         for event in events
     ]
     connection = session.connection
-    chain = schema.audit_chain
     prev_hash = session.audit_head
     if prev_hash is None:
         # First link of this transaction: take the chain lock (held until commit; SQLite's write
         # lock already is) and read the head once; later links of the session follow in memory.
         if not is_sqlite(session.store.engine):
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-        previous = connection.execute(
-            select(chain.c.entry_hash).order_by(chain.c.seq.desc()).limit(1)
-        ).scalar()
-        prev_hash = previous or GENESIS
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": CHAIN_LOCK})
+        prev_hash = connection.exec_driver_sql(_HEAD_SQL).scalar() or GENESIS
     links = _links(prev_hash, keys, events)
-    connection.execute(insert(chain), links)
+    insert_few(connection, schema.audit_chain, links)
     session.audit_head = links[-1]["entry_hash"]
 
 

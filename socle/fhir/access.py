@@ -4,16 +4,20 @@
 session, runs `handle()`, and writes the AuditEvent of the interaction in the same transaction for
 writes. A read runs in a read-only session (SQLite readers must not queue behind the writer) and its
 trace is committed right after by the store's group-commit writer, before the response leaves: if
-the trace cannot be written, the data is not returned. A failure is traced the same way, after the
-failed transaction rolled back.
+the trace cannot be written, the data is not returned (the async REST adapter awaits that commit
+without holding a thread: `DeferredTrace`). A failure is traced the same way, after the failed
+transaction rolled back.
 The capability statement is not patient data and is not traced.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from socle.audit.trail import AccessTrace, patients_of, record
+from socle.audit.writer import PendingTrace
 from socle.auth.context import RequestContext
 from socle.errors import SocleError
 from socle.fhir.interactions import FhirRequest, FhirResponse, Interaction, classify, handle
@@ -22,7 +26,39 @@ from socle.store.repository import FhirStore, StoreSession
 UNTRACED = frozenset({"capabilities"})
 
 
-def perform(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> FhirResponse:
+@dataclass(frozen=True, slots=True)
+class DeferredTrace:
+    """A read's trace still on its way to the audit trail: its response must wait for `settled`."""
+
+    pending: PendingTrace
+    store: FhirStore
+    ctx: RequestContext
+    interaction: Interaction
+    query: str | None
+
+    async def settled(self) -> None:
+        """Returns once the trace is committed; if it cannot be, traces the failure and raises."""
+        try:
+            await self.pending.settled()
+        except Exception:
+            await asyncio.to_thread(
+                trace_failure, self.store, self.ctx, self.interaction, 500, "internal error", self.query
+            )
+            raise
+
+
+def perform(
+    store: FhirStore,
+    request: FhirRequest,
+    ctx: RequestContext,
+    *,
+    deferred: list[DeferredTrace] | None = None,
+) -> FhirResponse:
+    """Run one interaction and trace it.
+
+    With `deferred`, a read's trace is queued there instead of waited for: the caller (the async
+    FHIR endpoint) must await `DeferredTrace.settled` before the response leaves.
+    """
     interaction = classify(request.method, request.path)
     if interaction.code == "transaction":
         from socle.fhir.bundles import process_bundle
@@ -45,7 +81,11 @@ def perform(store: FhirStore, request: FhirRequest, ctx: RequestContext) -> Fhir
             if not readonly:
                 record(session, ctx, trace)
         if readonly:
-            store.audit_writer.write(ctx, trace)
+            pending = store.audit_writer.submit(ctx, trace)
+            if deferred is None:
+                pending.wait()
+            else:
+                deferred.append(DeferredTrace(pending, store, ctx, interaction, query_of(request)))
         return response
     except SocleError as error:
         trace_failure(store, ctx, interaction, error.status, error.message, query_of(request))

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from socle.auth.context import RequestContext
 from socle.errors import Issue, NotAcceptable, SocleError, UnsupportedMediaType, operation_outcome
-from socle.fhir.access import perform, query_of, trace_failure
+from socle.fhir.access import DeferredTrace, perform, query_of, trace_failure
 from socle.fhir.interactions import FHIR_JSON, FhirRequest, FhirResponse, classify
 from socle.store.repository import FhirStore
 
@@ -72,8 +72,13 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
             body=body,
             base_url=base_url,
         )
-        # One trip to the threadpool for the whole request: each hop costs a thread hand-off.
-        response = await run_in_threadpool(_serve, request, store, fhir_request)
+        # One trip to the threadpool for the whole request: each hop costs a thread hand-off. A
+        # read's trace is committed by the audit writer while no thread waits for it; the
+        # response leaves only once it is.
+        deferred: list[DeferredTrace] = []
+        response = await run_in_threadpool(_serve, request, store, fhir_request, deferred)
+        for trace in deferred:
+            await trace.settled()
     except SocleError as error:
         return _error(error)
     except Exception:  # the client gets an OperationOutcome, never a stack trace
@@ -88,7 +93,9 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
     return rendered
 
 
-def _serve(request: Request, store: FhirStore, fhir_request: FhirRequest) -> FhirResponse:
+def _serve(
+    request: Request, store: FhirStore, fhir_request: FhirRequest, deferred: list[DeferredTrace]
+) -> FhirResponse:
     """Authenticate, check the format, perform: every outcome, refusals included, is traced."""
     ctx = _authenticated(request, store, fhir_request)
     try:
@@ -97,7 +104,7 @@ def _serve(request: Request, store: FhirStore, fhir_request: FhirRequest) -> Fhi
         interaction = classify(fhir_request.method, fhir_request.path)
         trace_failure(store, ctx, interaction, error.status, error.message, query_of(fhir_request))
         raise
-    return perform(store, fhir_request, ctx)
+    return perform(store, fhir_request, ctx, deferred=deferred)
 
 
 def _authenticated(request: Request, store: FhirStore, fhir_request: FhirRequest) -> RequestContext:

@@ -798,6 +798,19 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         _insert_values(connection, table, rows)
 
 
+def insert_few(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert a few rows in one statement: multi-row VALUES on SQLite, JSON rows on PostgreSQL.
+
+    For a handful of rows (a transaction's audit links) a COPY's two round trips cost more.
+    """
+    if not rows:
+        return
+    if connection.dialect.name == "sqlite":
+        _insert_values(connection, table, rows)
+    else:
+        _insert_pipelined(connection, [(table, rows)])
+
+
 def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
     """PostgreSQL: the rows of several tables in one statement (`queue_inserts`), one round trip.
 
