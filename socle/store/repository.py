@@ -38,7 +38,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     false,
-    func,
     or_,
     select,
     text,
@@ -396,7 +395,7 @@ class StoreSession:
         # A SQLite write transaction (BEGIN IMMEDIATE) holds the database's only write lock, so
         # keys above the current maximum are ours until commit.
         if self._next_pk is None:
-            current_max = self.connection.execute(select(func.max(schema.resource.c.pk))).scalar()
+            current_max = self.connection.exec_driver_sql("SELECT max(pk) FROM resource").scalar()
             self._next_pk = int(current_max or 0) + 1
         pk, self._next_pk = self._next_pk, self._next_pk + 1
         return pk
