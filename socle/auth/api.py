@@ -578,36 +578,74 @@ def login_professional(
     id_nat_ps: Annotated[str, Form()] = "",
 ) -> Response:
     provider = get_provider(request)
+    attempted = typed_identifier("professional", id_nat_ps)
+
+    def verify() -> FirstFactor:
+        return provider.logins.professional_first_factor(id_nat_ps)
+
+    def traced(caller: Caller, first: FirstFactor) -> None:
+        # The idNatPs alone proves nothing (the code decides): the trace names no account either way.
+        trace_login(
+            provider,
+            caller,
+            "login-first-factor",
+            "0",
+            attempted=attempted,
+            description="idNatPs présenté ; le code de vérification décide",
+        )
+
+    return _first_factor(
+        request,
+        PRO_LOGIN,
+        csrf_token,
+        next,
+        attempted,
+        verify,
+        traced,
+        refused=(InvalidRequest, 400),
+    )
+
+
+def _first_factor(
+    request: Request,
+    form: tuple[str, str],
+    csrf_token: str,
+    next: str,
+    attempted: AttemptedIdentifier,
+    verify: Callable[[], FirstFactor],
+    traced: Callable[[Caller, FirstFactor], None],
+    *,
+    refused: tuple[type[SocleError], int],
+) -> Response:
+    """The first step of both logins: CSRF, the per-address limit, the check, its trace, then TOTP.
+
+    `verify` runs the account-kind's check (lock-outs included), `traced` writes its success
+    trace; a refusal (`refused`: the error type and the page's status) shows the form again.
+    """
+    provider = get_provider(request)
     session = _current_session(request, provider)
     if session is None or not session.csrf_matches(csrf_token):
         return _csrf_refused()
     next_url = _safe_next(next)
 
     def again(error: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        return _login_page(PRO_LOGIN, session, next_url, status=status, error=error, headers=headers)
+        return _login_page(form, session, next_url, status=status, error=error, headers=headers)
 
     if not provider.attempts.allow(_client_address(request)):
         return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
-    caller, attempted = _caller(request), typed_identifier("professional", id_nat_ps)
+    caller = _caller(request)
+    refused_type, refused_status = refused
     try:
-        first = provider.logins.professional_first_factor(id_nat_ps)
-    except InvalidRequest as error:
-        trace_login(
-            provider, caller, "login-first-factor", "4", attempted=attempted, description=error.message
-        )
-        return again(error.message, 400)
+        first = verify()
     except TooManyAttempts as error:
         _trace_locked(provider, caller, "login-first-factor", error, attempted)
         return again(error.message, 429, error.headers)
-    # The idNatPs alone proves nothing (the code decides): the trace names no account either way.
-    trace_login(
-        provider,
-        caller,
-        "login-first-factor",
-        "0",
-        attempted=attempted,
-        description="idNatPs présenté ; le code de vérification décide",
-    )
+    except refused_type as error:
+        trace_login(
+            provider, caller, "login-first-factor", "4", attempted=attempted, description=error.message
+        )
+        return again(error.message, refused_status)
+    traced(caller, first)
     provider.sessions.begin_second_factor(
         session, kind=first.kind, login_key=first.login_key, account_id=first.account_id
     )
@@ -645,35 +683,26 @@ def login_citizen(
     password: Annotated[str, Form()] = "",
 ) -> Response:
     provider = get_provider(request)
-    session = _current_session(request, provider)
-    if session is None or not session.csrf_matches(csrf_token):
-        return _csrf_refused()
-    next_url = _safe_next(next)
 
-    def again(error: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        return _login_page(CITIZEN_LOGIN, session, next_url, status=status, error=error, headers=headers)
+    def verify() -> FirstFactor:
+        return provider.logins.citizen_first_factor(login, password)
 
-    if not provider.attempts.allow(_client_address(request)):
-        return again(TOO_MANY_FROM_ADDRESS, 429, {"Retry-After": "60"})
-    caller, attempted = _caller(request), typed_identifier("citizen", login)
-    try:
-        first = provider.logins.citizen_first_factor(login, password)
-    except LoginRefused as error:
+    def traced(caller: Caller, first: FirstFactor) -> None:
+        account = get_account(provider.engine, first.account_id) if first.account_id else None
         trace_login(
-            provider, caller, "login-first-factor", "4", attempted=attempted, description=error.message
+            provider, caller, "login-first-factor", "0", account=account, description="mot de passe vérifié"
         )
-        return again(error.message, 401)
-    except TooManyAttempts as error:
-        _trace_locked(provider, caller, "login-first-factor", error, attempted)
-        return again(error.message, 429, error.headers)
-    account = get_account(provider.engine, first.account_id) if first.account_id else None
-    trace_login(
-        provider, caller, "login-first-factor", "0", account=account, description="mot de passe vérifié"
+
+    return _first_factor(
+        request,
+        CITIZEN_LOGIN,
+        csrf_token,
+        next,
+        typed_identifier("citizen", login),
+        verify,
+        traced,
+        refused=(LoginRefused, 401),
     )
-    provider.sessions.begin_second_factor(
-        session, kind=first.kind, login_key=first.login_key, account_id=first.account_id
-    )
-    return RedirectResponse("/auth/login/totp" + _next_query(next_url), status_code=303)
 
 
 TOTP_HINTS = {
