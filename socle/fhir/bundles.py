@@ -201,7 +201,8 @@ def _transaction(
                         f"The entry's resourceType '{actual}' does not match its request url '{res_type}'"
                     )
                 resource = {k: v for k, v in resource.items() if k != "id"}
-                stored = session.create(admit(session, ctx, resource), res_id=assigned[i])
+                # The id was drawn above (a UUID): no clash to guard with a savepoint at flush.
+                stored = session.create(admit(session, ctx, resource), res_id=assigned[i], drawn=True)
                 responses[i] = FhirResponse.of_resource(201, stored, base_url, prefer)
             else:
                 method = entry["request"]["method"]
