@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
 def utc_now() -> datetime:
@@ -22,5 +23,12 @@ def from_micros(micros: int) -> datetime:
 
 def fhir_instant(micros: int) -> str:
     """`2024-05-17T10:00:00.123456Z`: a valid FHIR instant with the store's full precision."""
-    moment = from_micros(micros)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+    seconds, rest = divmod(micros, 1_000_000)
+    return f"{_second_prefix(seconds)}{rest:06d}Z"
+
+
+@lru_cache(maxsize=256)
+def _second_prefix(seconds: int) -> str:
+    # Every write stamps two instants (meta.lastUpdated, Last-Modified), mostly within the same
+    # second as the previous write: strftime ran twice per resource of a bulk load for the same text.
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.")

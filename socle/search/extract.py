@@ -83,6 +83,11 @@ def _strings(value: Any) -> list[str]:
 
 # The same words come back under several parameters (name, family, phonetic…) and resources.
 _normalize: Final = lru_cache(maxsize=16_384)(normalize_text)
+# So do dates and numbers: an Observation's value is read by value-quantity, code-value-quantity
+# and the combo-* parameters, and the observations of one encounter share their effective time.
+# Pure functions of the text: a cached range is the range (an invalid text raises each time).
+_date_range: Final = lru_cache(maxsize=16_384)(date_range)
+_decimal_range: Final = lru_cache(maxsize=16_384)(decimal_range)
 
 
 def _normalized(value: Any) -> str | None:
@@ -235,7 +240,7 @@ def _resource(code: str, value: Any, out: list[IndexRow]) -> None:
 def _date(code: str, value: Any, out: list[IndexRow]) -> None:
     if type(value) is str:
         try:
-            low, high = date_range(value)
+            low, high = _date_range(value)
         except ValueError:
             return
         out.append(DateRow(code, low, high))
@@ -246,8 +251,8 @@ def _period(code: str, value: Any, out: list[IndexRow]) -> None:
     if start is None and end is None:
         return
     try:
-        low = date_range(start)[0] if start is not None else DATE_MIN  # no start: open to the past
-        high = date_range(end)[1] if end is not None else DATE_MAX  # no end: open to the future
+        low = _date_range(start)[0] if start is not None else DATE_MIN  # no start: open to the past
+        high = _date_range(end)[1] if end is not None else DATE_MAX  # no end: open to the future
     except ValueError:
         return
     out.append(DateRow(code, low, high))
@@ -272,7 +277,7 @@ def _precision_range(number: Any) -> tuple[float, float, float] | None:
     if type(number) is bool or not isinstance(number, int | float):
         return None
     try:
-        return decimal_range(repr(number))
+        return _decimal_range(repr(number))
     except ValueError:  # nan / inf: not JSON, but Python may hand them over
         return None
 
