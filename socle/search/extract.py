@@ -58,6 +58,7 @@ Handler = Callable[[str, Any, list[IndexRow]], None]
 """Turns one value of a given FHIR type into rows of parameter `code`, appended to the list."""
 
 _SKIPPED_CODES: Final = frozenset({"_id", "_lastUpdated"})
+_SHAPES_PER_TYPE: Final = 512  # distinct sets of top-level elements remembered per resource type
 _ISO_4217: Final = "urn:iso:std:iso:4217"
 
 
@@ -450,6 +451,10 @@ class Indexer:
     def __init__(self, registry: SearchParameterRegistry) -> None:
         self.registry = registry
         self._plans: dict[str, tuple[_Plan, ...]] = {}
+        # By type, then by the set of a resource's top-level element names: the plans that can give
+        # rows. Resources of a type come in few shapes (an Observation has ≈ 40 plans and 8 elements),
+        # so the test of every plan's keys is done once per shape instead of once per resource.
+        self._applicable: dict[str, dict[frozenset[str], tuple[_Plan, ...]]] = {}
 
     def plans(self, resource_type: str) -> tuple[_Plan, ...]:
         plans = self._plans.get(resource_type)
@@ -491,22 +496,41 @@ class Indexer:
             components.append(_Component(component.code, _HANDLER_TABLES[component.type], expression, paths))
         return _Plan(parameter.code, path, None, tuple(components))
 
+    def applicable(self, resource_type: str, resource: dict[str, Any]) -> tuple[_Plan, ...]:
+        """The plans of `resource_type` whose expression reads an element `resource` has (or may)."""
+        by_shape = self._applicable.get(resource_type)
+        if by_shape is None:
+            by_shape = self._applicable[resource_type] = {}
+        shape = frozenset(resource)
+        plans = by_shape.get(shape)
+        if plans is None:
+            plans = tuple(
+                plan
+                for plan in self.plans(resource_type)
+                if plan.path.reads is None or not shape.isdisjoint(plan.path.reads)
+            )
+            # Clients choose the shapes: the memo stays bounded (it only saves work).
+            if len(by_shape) >= _SHAPES_PER_TYPE:
+                by_shape.clear()
+            by_shape[shape] = plans
+        return plans
+
     def rows(self, resource: dict[str, Any]) -> list[IndexRow]:
         resource_type = resource.get("resourceType")
         if type(resource_type) is not str:
             raise ValueError("Not a FHIR resource: resourceType is missing")
         out: list[IndexRow] = []
-        for plan in self.plans(resource_type):
-            reads = plan.path.reads
-            if reads is not None and resource.keys().isdisjoint(reads):
-                continue
+        # Composites of one resource evaluate the same component on the same element (`code` for
+        # code-value-quantity and combo-code-value-quantity): values are computed once per rows().
+        component_values: dict[tuple[str, str, int], list[tuple[Any, str]]] = {}
+        for plan in self.applicable(resource_type, resource):
             items = plan.path.evaluate_items(resource, resource_type, resource)
             if not items:
                 continue
             start = len(out)
             handlers = plan.handlers
             if handlers is None:
-                _composite_rows(plan, items, resource, out)
+                _composite_rows(plan, items, resource, out, component_values)
             else:
                 code = plan.code
                 for value, value_type in items:
@@ -520,19 +544,32 @@ class Indexer:
         return out
 
 
-def _composite_rows(plan: _Plan, elements: list[tuple[Any, str]], resource: Any, out: list[IndexRow]) -> None:
+def _composite_rows(
+    plan: _Plan,
+    elements: list[tuple[Any, str]],
+    resource: Any,
+    out: list[IndexRow],
+    memo: dict[tuple[str, str, int], list[tuple[Any, str]]],
+) -> None:
+    """Rows of composite `plan`; `memo` holds component values already found in this resource, by
+    (component expression, element type, element identity): the elements live as long as it."""
     # Combinations are taken within one element only: an Observation.component's code never pairs
     # with another component's value.
     for element, element_type in elements:
         # Values first, rows only when every component has some: `code-value-date` on an
-        # Observation without valueDateTime costs one lookup, not a conversion of its code.
+        # Observation without valueDateTime costs one lookup, not a conversion of its code. The
+        # last component (usually the value, the one that is often missing) is looked up first.
         values: list[list[tuple[Any, str]]] = []
-        for component in plan.components:
-            found = component.values(element, element_type, resource)
+        for component in reversed(plan.components):
+            key = (component.expression, element_type, id(element))
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = component.values(element, element_type, resource)
             if not found:
                 break
             values.append(found)
         else:
+            values.reverse()
             rows = [component.rows(found) for component, found in zip(plan.components, values, strict=True)]
             if all(rows):
                 out.extend(CompositeRow(plan.code, combination) for combination in product(*rows))
