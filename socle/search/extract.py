@@ -424,15 +424,13 @@ class _Component:
                 handler(self.code, value, found)
         # Auxiliary rows (`:of-type`, `:identifier`) are not component values, and a composite value
         # always names a code: text-only token rows could never match.
-        return list(
-            dict.fromkeys(
-                r
-                for r in found
-                if not isinstance(r, CompositeRow)
-                and r.param == self.code
-                and not (isinstance(r, TokenRow) and r.code is None)
-            )
-        )
+        code = self.code
+        kept: list[ComponentRow] = []
+        for r in found:
+            if isinstance(r, CompositeRow) or r.param != code or (isinstance(r, TokenRow) and r.code is None):
+                continue
+            kept.append(r)
+        return kept if len(kept) < 2 else list(dict.fromkeys(kept))
 
 
 @dataclass(slots=True)
