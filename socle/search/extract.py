@@ -87,8 +87,9 @@ _normalize: Final = lru_cache(maxsize=16_384)(normalize_text)
 # So do dates and numbers: an Observation's value is read by value-quantity, code-value-quantity
 # and the combo-* parameters, and the observations of one encounter share their effective time.
 # Pure functions of the text: a cached range is the range (an invalid text raises each time).
-_date_range: Final = lru_cache(maxsize=16_384)(date_range)
-_decimal_range: Final = lru_cache(maxsize=16_384)(decimal_range)
+# Repeats are mostly within a bundle: a few thousand entries keep the hits and a flat RSS.
+_date_range: Final = lru_cache(maxsize=4_096)(date_range)
+_decimal_range: Final = lru_cache(maxsize=4_096)(decimal_range)
 
 
 def _normalized(value: Any) -> str | None:
