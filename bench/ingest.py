@@ -21,7 +21,9 @@ Measures, on each backend asked for, in the same run:
 The ratio printed is platform / raw. Bundle generation is outside every timer. Memory: the process
 RSS is printed after each 10% of the platform load (it must stay flat, not grow with the store), then
 tracemalloc follows a sample of bundles and prints the net Python allocation left per bundle.
-`--profile N` runs N more bundles under cProfile and prints where the time goes.
+`--profile N` runs N more bundles under cProfile and prints where the time goes. The CPU time of the
+loading process per resource is printed too (`process_time`: the Python side, without the server's
+work), a figure that moves less than the rate when other work shares the machine.
 
     .venv/bin/python -m bench.ingest --backend both --people 2000
 """
@@ -59,18 +61,22 @@ def _resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return [entry["resource"] for entry in bundle["entry"]]
 
 
-def run_platform(db: BenchDb, people: int, seed: int, *, quiet: bool = False) -> tuple[int, float]:
-    """Load `people` bundles through process_bundle; returns (resources, seconds inside process_bundle)."""
+def run_platform(db: BenchDb, people: int, seed: int, *, quiet: bool = False) -> tuple[int, float, float]:
+    """Load `people` bundles through process_bundle; returns (resources, seconds inside process_bundle,
+    CPU seconds of this process inside it: the Python side, without the database server's work)."""
     store = db.store()
     timer = Timer()
+    cpu = 0.0
     resources = 0
     step = max(1, people // 10)
     start_rss = rss_mb()
     if not quiet:
         print(f"   platform load: RSS at start {start_rss:.1f} MiB")
     for i, bundle in enumerate(patient_bundles(people, seed=seed), start=1):
+        cpu_start = time.process_time()
         with timer:
             result = post_bundle(store, bundle)
+        cpu += time.process_time() - cpu_start
         resources += len(result["entry"])
         if not quiet and (i % step == 0 or i == people):
             rate = resources / timer.total if timer.total else 0.0
@@ -79,7 +85,7 @@ def run_platform(db: BenchDb, people: int, seed: int, *, quiet: bool = False) ->
                 f"RSS {rss_mb():7.1f} MiB (+{rss_mb() - start_rss:5.1f})  peak {peak_rss_mb():7.1f} MiB"
             )
     store.engine.dispose()
-    return resources, timer.total
+    return resources, timer.total, cpu
 
 
 def tracemalloc_sample(db: BenchDb, bundles: int, seed: int) -> None:
@@ -282,7 +288,7 @@ def main() -> None:
             raw_rows, raw_tx = run_raw(raw_db, args.people, args.seed, per_transaction=True)
             _, raw_bulk = run_raw(raw_db, args.people, args.seed, per_transaction=False)
             started = time.perf_counter()
-            resources, seconds = run_platform(platform_db, args.people, args.seed)
+            resources, seconds, cpu = run_platform(platform_db, args.people, args.seed)
             wall = time.perf_counter() - started
             if args.tracemalloc_bundles:
                 tracemalloc_sample(platform_db, args.tracemalloc_bundles, args.seed)
@@ -312,6 +318,9 @@ def main() -> None:
         print(
             f"   {'platform (process_bundle), 1 process':48s}: {rate:9.0f} resources/s "
             f"({resources} resources, {seconds:.1f} s in process_bundle, {wall:.1f} s wall)"
+        )
+        print(
+            f"   {'CPU of this process in process_bundle':48s}: {1e6 * cpu / resources:9.0f} µs per resource"
         )
         line = (
             f"{backend:8s} platform {rate:7.0f} res/s | raw per-bundle {raw_tx_rate:7.0f} res/s "

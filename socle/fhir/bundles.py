@@ -131,6 +131,7 @@ def _transaction(
     order = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
     mapping: dict[str, str] = {}
     assigned: dict[int, str | None] = {}  # POST entry -> new id, or None when ifNoneExist matched
+    created_types: dict[int, str] = {}  # POST entry -> the resource type of its url
     done: dict[int, FhirResponse] = {}  # entries already answered (deletes, matched conditional creates)
     full_urls: set[str] = set()
     for i in order:
@@ -149,6 +150,7 @@ def _transaction(
                 res_type = url.split("?")[0].strip("/")
                 if res_type not in resource_types():
                     raise InvalidRequest(f"POST to unknown resource type '{res_type}'")
+                created_types[i] = res_type
                 policy.check_interaction(ctx, "create", res_type)
                 if_none_exist = entry["request"].get("ifNoneExist")
                 restriction = policy.search_restriction(ctx, res_type)
@@ -191,19 +193,22 @@ def _transaction(
         try:
             if "resource" in entry:
                 entry = {**entry, "resource": _rewrite(session, ctx, entry["resource"], mapping)}
-            request = _request_of(entry, base_url, prefer)
             if i in assigned:
-                resource = request.json()
-                res_type = request.path.split("?")[0]
+                # A create needs only its resource and its url's type (checked above): no request
+                # with headers and parsed query is built (the body check is the request's own).
+                res_type = created_types[i]
+                resource = FhirRequest("POST", res_type, parsed=entry.get("resource")).json()
                 actual = resource.get("resourceType") if isinstance(resource, dict) else None
                 if actual != res_type:
                     raise InvalidResource(
                         f"The entry's resourceType '{actual}' does not match its request url '{res_type}'"
                     )
                 resource = {k: v for k, v in resource.items() if k != "id"}
-                stored = session.create(admit(session, ctx, resource), res_id=assigned[i])
+                # The id was drawn above (a UUID): no clash to guard with a savepoint at flush.
+                stored = session.create(admit(session, ctx, resource), res_id=assigned[i], drawn=True)
                 responses[i] = FhirResponse.of_resource(201, stored, base_url, prefer)
             else:
+                request = _request_of(entry, base_url, prefer)
                 method = entry["request"]["method"]
                 if method == "PUT" and "?" in entry["request"]["url"] and entry.get("fullUrl") in mapping:
                     # Resolved above: update (or create) at the id the references were rewritten to.

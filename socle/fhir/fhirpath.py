@@ -550,12 +550,23 @@ class _Union(_Step):
         self.parts = parts
 
     def run(self, focus: list[Item], root: Any) -> list[Item]:
+        runs: Iterable[list[Item]]
+        if len(self.parts) == 1:
+            # Most search expressions compiled for one type keep a single member (`Observation.subject`
+            # of a long union): with at most one item there is no duplicate to remove. A copy, since
+            # a _Constant's list is shared.
+            items = self.parts[0].run(focus, root)
+            if len(items) < 2:
+                return list(items)
+            runs = (items,)
+        else:
+            runs = (part.run(focus, root) for part in self.parts)
         # Primitives are duplicates when equal (and of the same type: true is not 1); elements when
         # they are the same JSON node.
         seen: dict[tuple[Any, ...], Item] = {}
         primitive = _PRIMITIVE_VALUES
-        for part in self.parts:
-            for item in part.run(focus, root):
+        for items in runs:
+            for item in items:
                 value = item[0]
                 key = (type(value), value, item[1]) if type(value) in primitive else (id(value), item[1])
                 if key not in seen:

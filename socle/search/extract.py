@@ -58,6 +58,7 @@ Handler = Callable[[str, Any, list[IndexRow]], None]
 """Turns one value of a given FHIR type into rows of parameter `code`, appended to the list."""
 
 _SKIPPED_CODES: Final = frozenset({"_id", "_lastUpdated"})
+_SHAPES_PER_TYPE: Final = 512  # distinct sets of top-level elements remembered per resource type
 _ISO_4217: Final = "urn:iso:std:iso:4217"
 
 
@@ -83,6 +84,12 @@ def _strings(value: Any) -> list[str]:
 
 # The same words come back under several parameters (name, family, phonetic…) and resources.
 _normalize: Final = lru_cache(maxsize=16_384)(normalize_text)
+# So do dates and numbers: an Observation's value is read by value-quantity, code-value-quantity
+# and the combo-* parameters, and the observations of one encounter share their effective time.
+# Pure functions of the text: a cached range is the range (an invalid text raises each time).
+# Repeats are mostly within a bundle: a few thousand entries keep the hits and a flat RSS.
+_date_range: Final = lru_cache(maxsize=4_096)(date_range)
+_decimal_range: Final = lru_cache(maxsize=4_096)(decimal_range)
 
 
 def _normalized(value: Any) -> str | None:
@@ -235,7 +242,7 @@ def _resource(code: str, value: Any, out: list[IndexRow]) -> None:
 def _date(code: str, value: Any, out: list[IndexRow]) -> None:
     if type(value) is str:
         try:
-            low, high = date_range(value)
+            low, high = _date_range(value)
         except ValueError:
             return
         out.append(DateRow(code, low, high))
@@ -246,8 +253,8 @@ def _period(code: str, value: Any, out: list[IndexRow]) -> None:
     if start is None and end is None:
         return
     try:
-        low = date_range(start)[0] if start is not None else DATE_MIN  # no start: open to the past
-        high = date_range(end)[1] if end is not None else DATE_MAX  # no end: open to the future
+        low = _date_range(start)[0] if start is not None else DATE_MIN  # no start: open to the past
+        high = _date_range(end)[1] if end is not None else DATE_MAX  # no end: open to the future
     except ValueError:
         return
     out.append(DateRow(code, low, high))
@@ -272,7 +279,7 @@ def _precision_range(number: Any) -> tuple[float, float, float] | None:
     if type(number) is bool or not isinstance(number, int | float):
         return None
     try:
-        return decimal_range(repr(number))
+        return _decimal_range(repr(number))
     except ValueError:  # nan / inf: not JSON, but Python may hand them over
         return None
 
@@ -418,15 +425,13 @@ class _Component:
                 handler(self.code, value, found)
         # Auxiliary rows (`:of-type`, `:identifier`) are not component values, and a composite value
         # always names a code: text-only token rows could never match.
-        return list(
-            dict.fromkeys(
-                r
-                for r in found
-                if not isinstance(r, CompositeRow)
-                and r.param == self.code
-                and not (isinstance(r, TokenRow) and r.code is None)
-            )
-        )
+        code = self.code
+        kept: list[ComponentRow] = []
+        for r in found:
+            if isinstance(r, CompositeRow) or r.param != code or (isinstance(r, TokenRow) and r.code is None):
+                continue
+            kept.append(r)
+        return kept if len(kept) < 2 else list(dict.fromkeys(kept))
 
 
 @dataclass(slots=True)
@@ -445,6 +450,10 @@ class Indexer:
     def __init__(self, registry: SearchParameterRegistry) -> None:
         self.registry = registry
         self._plans: dict[str, tuple[_Plan, ...]] = {}
+        # By type, then by the set of a resource's top-level element names: the plans that can give
+        # rows. Resources of a type come in few shapes (an Observation has ≈ 40 plans and 8 elements),
+        # so the test of every plan's keys is done once per shape instead of once per resource.
+        self._applicable: dict[str, dict[frozenset[str], tuple[_Plan, ...]]] = {}
 
     def plans(self, resource_type: str) -> tuple[_Plan, ...]:
         plans = self._plans.get(resource_type)
@@ -486,22 +495,41 @@ class Indexer:
             components.append(_Component(component.code, _HANDLER_TABLES[component.type], expression, paths))
         return _Plan(parameter.code, path, None, tuple(components))
 
+    def applicable(self, resource_type: str, resource: dict[str, Any]) -> tuple[_Plan, ...]:
+        """The plans of `resource_type` whose expression reads an element `resource` has (or may)."""
+        by_shape = self._applicable.get(resource_type)
+        if by_shape is None:
+            by_shape = self._applicable[resource_type] = {}
+        shape = frozenset(resource)
+        plans = by_shape.get(shape)
+        if plans is None:
+            plans = tuple(
+                plan
+                for plan in self.plans(resource_type)
+                if plan.path.reads is None or not shape.isdisjoint(plan.path.reads)
+            )
+            # Clients choose the shapes: the memo stays bounded (it only saves work).
+            if len(by_shape) >= _SHAPES_PER_TYPE:
+                by_shape.clear()
+            by_shape[shape] = plans
+        return plans
+
     def rows(self, resource: dict[str, Any]) -> list[IndexRow]:
         resource_type = resource.get("resourceType")
         if type(resource_type) is not str:
             raise ValueError("Not a FHIR resource: resourceType is missing")
         out: list[IndexRow] = []
-        for plan in self.plans(resource_type):
-            reads = plan.path.reads
-            if reads is not None and resource.keys().isdisjoint(reads):
-                continue
+        # Composites of one resource evaluate the same component on the same element (`code` for
+        # code-value-quantity and combo-code-value-quantity): values are computed once per rows().
+        component_values: dict[tuple[str, str, int], list[tuple[Any, str]]] = {}
+        for plan in self.applicable(resource_type, resource):
             items = plan.path.evaluate_items(resource, resource_type, resource)
             if not items:
                 continue
             start = len(out)
             handlers = plan.handlers
             if handlers is None:
-                _composite_rows(plan, items, resource, out)
+                _composite_rows(plan, items, resource, out, component_values)
             else:
                 code = plan.code
                 for value, value_type in items:
@@ -515,19 +543,32 @@ class Indexer:
         return out
 
 
-def _composite_rows(plan: _Plan, elements: list[tuple[Any, str]], resource: Any, out: list[IndexRow]) -> None:
+def _composite_rows(
+    plan: _Plan,
+    elements: list[tuple[Any, str]],
+    resource: Any,
+    out: list[IndexRow],
+    memo: dict[tuple[str, str, int], list[tuple[Any, str]]],
+) -> None:
+    """Rows of composite `plan`; `memo` holds component values already found in this resource, by
+    (component expression, element type, element identity): the elements live as long as it."""
     # Combinations are taken within one element only: an Observation.component's code never pairs
     # with another component's value.
     for element, element_type in elements:
         # Values first, rows only when every component has some: `code-value-date` on an
-        # Observation without valueDateTime costs one lookup, not a conversion of its code.
+        # Observation without valueDateTime costs one lookup, not a conversion of its code. The
+        # last component (usually the value, the one that is often missing) is looked up first.
         values: list[list[tuple[Any, str]]] = []
-        for component in plan.components:
-            found = component.values(element, element_type, resource)
+        for component in reversed(plan.components):
+            key = (component.expression, element_type, id(element))
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = component.values(element, element_type, resource)
             if not found:
                 break
             values.append(found)
         else:
+            values.reverse()
             rows = [component.rows(found) for component, found in zip(plan.components, values, strict=True)]
             if all(rows):
                 out.extend(CompositeRow(plan.code, combination) for combination in product(*rows))
