@@ -72,6 +72,9 @@ class WalCheckpointer:
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # SQLite runs one checkpoint at a time and answers BUSY to a second: the writer's `finish`
+        # waits for a background run instead of being refused (the WAL then grew past its bound).
+        self._checkpointing = threading.Lock()
 
     def nudge(self) -> None:
         """Ask for a checkpoint soon; returns at once. Nudges made during a run ask for one more."""
@@ -88,7 +91,8 @@ class WalCheckpointer:
 
     def finish(self, driver_connection: Any) -> None:
         """The writer's own checkpoint, between batches, so that its next transaction rewinds the WAL."""
-        checkpoint(driver_connection)
+        with self._checkpointing:
+            checkpoint(driver_connection)
         self.wal_frames = 0
 
     def _run(self) -> None:
@@ -105,7 +109,8 @@ class WalCheckpointer:
                 try:
                     if raw is None:
                         raw = self.engine.raw_connection()
-                    self.wal_frames = checkpoint(raw)
+                    with self._checkpointing:
+                        self.wal_frames = checkpoint(raw)
                     self.checkpoints += 1
                 except Exception:  # the next nudge retries; the commits themselves are unaffected
                     log.warning("WAL checkpoint failed", exc_info=True)
