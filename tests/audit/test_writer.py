@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from socle.audit.trail import AccessTrace, chain_length, verify_chain
+from socle.audit.trail import AccessTrace, chain_length, record, verify_chain
 from socle.audit.writer import AuditWriter
 from socle.auth.context import RequestContext
 from socle.store.repository import FhirStore, StoreSession
@@ -114,3 +114,25 @@ def test_a_request_that_waits_too_long_writes_its_own_trace_exactly_once(store: 
         thread.join(timeout=10)
     assert chain_length(store.engine) == 1  # the writer skipped the cancelled trace
     assert verify_chain(store.engine).intact
+
+
+def test_links_of_writes_and_of_read_batches_form_one_chain(store: FhirStore) -> None:
+    # Writes link their trace in their own transaction, the writer a whole batch in its own (in
+    # one pipeline on PostgreSQL): both continue the same chain, in commit order.
+    writer = AuditWriter(store)
+    for round_ in range(3):
+        with store.session() as session:
+            record(session, ACTOR, AccessTrace("create", 201, resource=f"Patient/w{round_}"))
+        threads = [
+            threading.Thread(
+                target=writer.write, args=(ACTOR, AccessTrace("read", 200, resource=f"Patient/r{i}"))
+            )
+            for i in range(5)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert chain_length(store.engine) == 18
+    report = verify_chain(store.engine)
+    assert report.intact, report.reason
