@@ -308,10 +308,9 @@ def commit_prepared(store: FhirStore, connection: Connection, events: list[Prepa
     The group-commit writer's path: the trace is durable when this returns. On PostgreSQL the whole
     transaction is two round trips in one psycopg pipeline: (BEGIN, one statement storing every
     row of the events and taking the chain lock, the head) then (the links, COMMIT). Sent one
-    statement at a time it took seven, and under load
-    each one cost the writer thread a wait for the GIL on its way back (up to the interpreter's
-    switch interval, 5 ms): bench/RESULTS.md section 3. SQLite (in-process calls, no round trip)
-    takes the session path.
+    statement at a time it took seven, and under load each one cost the writer thread a wait for
+    the GIL on its way back (up to the interpreter's switch interval, 5 ms): bench/RESULTS.md
+    section 3. SQLite (in-process calls, no round trip) takes the session path.
     """
     if not events:
         return
