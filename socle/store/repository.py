@@ -681,7 +681,7 @@ class StoreSession:
         ):
             # Only new resources with server-drawn ids (audit events, a bundle's creates): a clash
             # would be a bug, not a conflict to report, so no savepoint, and the rows of every table
-            # go in one round trip instead of two per table's COPY (bulk loads keep COPY).
+            # go in one statement instead of a COPY per table (large bulk flushes keep COPY).
             tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
             tables += list(pending.index.items())
             _insert_pipelined(self.connection, [(table, rows) for table, rows in tables if rows])
@@ -913,8 +913,8 @@ def insert_few(connection: Connection, table: Table, rows: list[dict[str, Any]])
 def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
     """PostgreSQL: the rows of several tables in one statement (`queue_inserts`), one round trip.
 
-    For a few hundred rows (an audit batch) this beats a COPY per table, which costs two round
-    trips each; bulk loads keep COPY (`_copy_rows`).
+    Up to a few thousand rows (an audit batch, a transaction bundle) this beats a COPY per table,
+    which costs two round trips each; larger bulk flushes keep COPY (`_copy_rows`).
     """
     raw = connection.connection.driver_connection
     assert raw is not None
@@ -1018,10 +1018,12 @@ def _json_type(column: Column[Any]) -> str:
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-# Above this many rows in one flush, COPY's cheaper server side wins over saved round trips: a
-# transaction bundle of ≈ 21 resources (≈ 450 rows) loaded at a median 1,956 res/s by COPY against
-# 1,813 pipelined (3 alternating rounds of 950 bundles, 2026-11-23); an audit batch is a few dozen.
-_PIPELINED_ROWS = 200
+# Up to this many rows, one flush is one statement (JSON rows, `queue_inserts`) instead of a COPY
+# per table, each two round trips. With multi-row VALUES that was no faster for a transaction
+# bundle (≈ 21 resources, ≈ 450 rows: 1,813 against 1,956 res/s by COPY, 2026-11-23); with JSON rows
+# the loader spends 18 % less CPU per resource and loads 15 % more per second (bench/RESULTS.md
+# section 1, 2026-12-04). Above it a bulk flush streams by COPY rather than building one big text.
+_PIPELINED_ROWS = 5_000
 
 # SQLite's default limit on the parameters of one statement is 32,766 (PostgreSQL's 65,535).
 _STATEMENT_PARAMETERS = 30_000

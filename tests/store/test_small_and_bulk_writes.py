@@ -14,7 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from socle.store import schema
+from socle.store import repository, schema
 from socle.store.repository import FhirStore, queue_inserts
 
 TRICKY = 'l\'apostrophe "guillemets" \\ barre\\oblique\ttab\nligne é 中 \u2028 {accolade} [crochet],'
@@ -64,11 +64,14 @@ def stored(store: FhirStore, res_id: str) -> tuple[int, dict[str, Any], dict[str
     return resource.pk, body, index_rows(store, resource.pk)
 
 
-def test_a_small_write_and_a_bulk_write_store_the_same_values_and_index_rows(store: FhirStore) -> None:
+def test_a_small_write_and_a_bulk_write_store_the_same_values_and_index_rows(
+    store: FhirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with store.session() as session:
         alone = session.create(tricky_observation()).res_id
+    monkeypatch.setattr(repository, "_PIPELINED_ROWS", 50)  # the 20 resources below: the bulk path
     with store.session() as session:
-        for n in range(100):  # over 200 rows: the bulk path
+        for n in range(20):
             session.create({"resourceType": "Basic", "code": {"text": f"remplissage {n}"}})
         in_bulk = session.create(tricky_observation()).res_id
 
