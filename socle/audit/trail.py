@@ -40,7 +40,7 @@ from socle.fhir.definitions import compartment_parameters, resource_types
 from socle.search.rows import IndexRow
 from socle.store import schema
 from socle.store.engine import is_sqlite
-from socle.store.repository import FhirStore, StoreSession, insert_few, queue_inserts
+from socle.store.repository import FhirStore, StoreSession, queue_inserts
 
 GENESIS = "0" * 64
 CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
@@ -273,17 +273,28 @@ def record_prepared(session: StoreSession, events: list[PreparedEvent]) -> None:
         session.create_built("AuditEvent", event.res_id, event.recorded, event.data, event.rows)
         for event in events
     ]
-    connection = session.connection
     prev_hash = session.audit_head
     if prev_hash is None:
         # First link of this transaction: take the chain lock (held until commit; SQLite's write
         # lock already is) and read the head once; later links of the session follow in memory.
-        if not is_sqlite(session.store.engine):
-            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": CHAIN_LOCK})
-        prev_hash = connection.exec_driver_sql(_HEAD_SQL).scalar() or GENESIS
+        prev_hash = _locked_head(session.connection)
     links = _links(prev_hash, keys, events)
-    insert_few(connection, schema.audit_chain, links)
+    # Written by the session's next flush, with the events' rows (under the lock taken above).
+    session.insert_later(schema.audit_chain, links)
     session.audit_head = links[-1]["entry_hash"]
+
+
+def _locked_head(connection: Connection) -> str:
+    """Take the chain lock for this transaction and read the chain's head (one round trip)."""
+    if connection.dialect.name == "sqlite":
+        return str(connection.exec_driver_sql(_HEAD_SQL).scalar() or GENESIS)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.pipeline(), raw.cursor() as lock, raw.cursor() as head:
+        lock.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+        head.execute(_HEAD_SQL)  # its own statement: a snapshot taken once the lock is granted
+        found = head.fetchone()
+    return str(found[0]) if found else GENESIS
 
 
 def _links(prev_hash: str, keys: list[int], events: list[PreparedEvent]) -> list[dict[str, Any]]:

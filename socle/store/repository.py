@@ -123,6 +123,8 @@ class _PendingWrites:
     resources: list[dict[str, Any]] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
     index: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    # Rows of tables outside the FHIR store's own (the audit chain's links): written with the rest.
+    other: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     unindex: list[int] = field(default_factory=list)
     # False while every new resource has an id the server drew (a uuid): no clash to report.
     may_clash: bool = False
@@ -130,10 +132,13 @@ class _PendingWrites:
     changes: dict[tuple[str, str], Change] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.resources or self.versions or self.index or self.unindex or self.changes)
+        return bool(
+            self.resources or self.versions or self.index or self.other or self.unindex or self.changes
+        )
 
     def row_count(self) -> int:
-        return len(self.resources) + len(self.versions) + sum(len(rows) for rows in self.index.values())
+        tables = (*self.index.values(), *self.other.values())
+        return len(self.resources) + len(self.versions) + sum(len(rows) for rows in tables)
 
 
 # One writer per row class: the dict of a table row, keyed by its columns (`_index` runs this for
@@ -462,6 +467,11 @@ class StoreSession:
         self.touched.add(pk)
         return pk
 
+    def insert_later(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Rows of a table outside the store's own (the audit chain's links), written by the next
+        flush with the resources' rows: on PostgreSQL in the same statement, no round trip of their own."""
+        self._pending.other.setdefault(table, []).extend(rows)
+
     def _allocate_pk(self) -> int:
         if not is_sqlite(self.store.engine):
             return self.store.allocate_pk(self.connection)
@@ -683,7 +693,7 @@ class StoreSession:
             # would be a bug, not a conflict to report, so no savepoint, and the rows of every table
             # go in one statement instead of a COPY per table (large bulk flushes keep COPY).
             tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
-            tables += list(pending.index.items())
+            tables += [*pending.index.items(), *pending.other.items()]
             _insert_pipelined(self.connection, [(table, rows) for table, rows in tables if rows])
             if pending.changes:
                 self.store.projections.apply(self.connection, pending.changes)
@@ -703,7 +713,7 @@ class StoreSession:
                 self.connection.execute(delete(table).where(table.c.resource_pk.in_(pending.unindex)))
         if pending.versions:
             self.store.bulk_insert(self.connection, schema.resource_version, pending.versions)
-        for table, rows in pending.index.items():
+        for table, rows in (*pending.index.items(), *pending.other.items()):
             self.store.bulk_insert(self.connection, table, rows)
         if pending.changes:
             self.store.projections.apply(self.connection, pending.changes)
@@ -718,7 +728,7 @@ class StoreSession:
         if pending.may_clash or pending.unindex:
             raise RuntimeError("take_built_rows: the session holds writes other than built creates")
         tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
-        tables += list(pending.index.items())
+        tables += [*pending.index.items(), *pending.other.items()]
         return [(table, rows) for table, rows in tables if rows]
 
 
@@ -895,19 +905,6 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         _copy_rows(connection, table, rows)
     else:
         _insert_values(connection, table, rows)
-
-
-def insert_few(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert a few rows in one statement: multi-row VALUES on SQLite, JSON rows on PostgreSQL.
-
-    For a handful of rows (a transaction's audit links) a COPY's two round trips cost more.
-    """
-    if not rows:
-        return
-    if connection.dialect.name == "sqlite":
-        _insert_values(connection, table, rows)
-    else:
-        _insert_pipelined(connection, [(table, rows)])
 
 
 def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
