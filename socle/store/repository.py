@@ -678,8 +678,13 @@ class StoreSession:
                 change = Change(change.pk, change.res_type, change.res_id, change.body, created=True)
             self._pending.changes[key] = change
 
-    def flush(self) -> None:
-        """Write buffered versions and index rows (before any read in this session, and at commit)."""
+    def flush(self, *, then_commit: bool = False) -> None:
+        """Write buffered versions and index rows (before any read in this session, and at commit).
+
+        `then_commit` (the session's end): when the rows go in one statement and no projection
+        follows, the COMMIT rides in the same round trip (the SQLAlchemy transaction then finds
+        nothing left to commit); otherwise the caller commits as usual.
+        """
         if not self._pending:
             return
         pending, self._pending = self._pending, _PendingWrites()
@@ -694,7 +699,10 @@ class StoreSession:
             # go in one statement instead of a COPY per table (large bulk flushes keep COPY).
             tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
             tables += [*pending.index.items(), *pending.other.items()]
-            _insert_pipelined(self.connection, [(table, rows) for table, rows in tables if rows])
+            commit = then_commit and not pending.changes
+            _insert_pipelined(
+                self.connection, [(table, rows) for table, rows in tables if rows], commit=commit
+            )
             if pending.changes:
                 self.store.projections.apply(self.connection, pending.changes)
             return
@@ -891,7 +899,7 @@ class FhirStore:
             with connection.begin():
                 session = StoreSession(self, connection)
                 yield session
-                session.flush()
+                session.flush(then_commit=True)
 
     def bulk_insert(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         insert_rows(connection, table, rows)
@@ -907,8 +915,11 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         _insert_values(connection, table, rows)
 
 
-def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
-    """PostgreSQL: the rows of several tables in one statement (`queue_inserts`), one round trip.
+def _insert_pipelined(
+    connection: Connection, tables: list[tuple[Table, list[dict[str, Any]]]], *, commit: bool = False
+) -> None:
+    """PostgreSQL: the rows of several tables in one statement (`queue_inserts`), one round trip,
+    with the COMMIT in it when `commit`.
 
     Up to a few thousand rows (an audit batch, a transaction bundle) this beats a COPY per table,
     which costs two round trips each; larger bulk flushes keep COPY (`_copy_rows`).
@@ -917,6 +928,8 @@ def _insert_pipelined(connection: Connection, tables: list[tuple[Table, list[dic
     assert raw is not None
     with raw.pipeline(), raw.cursor() as cursor:
         queue_inserts(cursor, tables)
+        if commit:
+            raw.commit()
 
 
 def queue_inserts(
