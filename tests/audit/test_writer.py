@@ -18,16 +18,23 @@ ACTOR = RequestContext(
 )
 
 
-def test_concurrent_traces_are_all_written_and_chained(store: FhirStore) -> None:
-    writer = AuditWriter(store, linger=0.01)
+def write_concurrently(writer: AuditWriter, count: int, prefix: str = "") -> None:
+    """`count` read traces, each written by a thread of its own at the same time."""
     threads = [
-        threading.Thread(target=writer.write, args=(ACTOR, AccessTrace("read", 200, resource=f"Patient/{i}")))
-        for i in range(20)
+        threading.Thread(
+            target=writer.write, args=(ACTOR, AccessTrace("read", 200, resource=f"Patient/{prefix}{i}"))
+        )
+        for i in range(count)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+
+
+def test_concurrent_traces_are_all_written_and_chained(store: FhirStore) -> None:
+    writer = AuditWriter(store, linger=0.01)
+    write_concurrently(writer, 20)
     assert chain_length(store.engine) == 20
     assert verify_chain(store.engine).intact
 
@@ -123,16 +130,7 @@ def test_links_of_writes_and_of_read_batches_form_one_chain(store: FhirStore) ->
     for round_ in range(3):
         with store.session() as session:
             record(session, ACTOR, AccessTrace("create", 201, resource=f"Patient/w{round_}"))
-        threads = [
-            threading.Thread(
-                target=writer.write, args=(ACTOR, AccessTrace("read", 200, resource=f"Patient/r{i}"))
-            )
-            for i in range(5)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        write_concurrently(writer, 5, prefix="r")
     assert chain_length(store.engine) == 18
     report = verify_chain(store.engine)
     assert report.intact, report.reason
