@@ -45,11 +45,11 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
 
-from socle.app import create_app
+from socle.app import create_app, open_store
 from socle.config import Settings
 from socle.errors import SocleError
 from socle.fhir.interactions import FhirRequest, handle
-from socle.store.engine import create_store_engine, migrate, normalize_url
+from socle.store.engine import create_store_engine, normalize_url
 from socle.store.repository import FhirStore
 
 FHIR_JSON = "application/fhir+json"
@@ -98,7 +98,9 @@ def instrument(app: FastAPI, store: FhirStore, timings: Timings) -> None:
     audit_writer.commit_prepared = timed(timings, "audit_record_batch", audit_writer.commit_prepared)  # type: ignore[assignment]
     writer = store.audit_writer
     writer.write = timed(timings, "audit_write_wait", writer.write)
-    commit = writer._commit
+    if not hasattr(writer, "commit_batch"):
+        return  # the audit process (socle's default) prepares and commits out of this process
+    commit = writer.commit_batch
 
     def counted_commit(batch: list[Any]) -> None:
         timings.add("audit_batch_size", float(len(batch)))
@@ -110,7 +112,7 @@ def instrument(app: FastAPI, store: FhirStore, timings: Timings) -> None:
             timings.add("audit_batch_commit", time.perf_counter() - started)
             timings.add("audit_batch_cpu", time.thread_time() - cpu)
 
-    writer._commit = counted_commit
+    writer.commit_batch = counted_commit
 
 
 def bench_router(store: FhirStore, settings: Settings, timings: Timings | None) -> APIRouter:
@@ -168,8 +170,10 @@ def build(
     settings = Settings(database_url=database_url, base_url=f"http://127.0.0.1:{port}")
     postgres = not normalize_url(database_url).startswith("sqlite")
     engine = what_if_engine(database_url, pool) if pool and postgres else create_store_engine(database_url)
-    migrate(engine)
-    store = FhirStore(engine)
+    store = open_store(settings, engine)  # as `socle serve` opens it (audit process included)
+    start = getattr(store.audit_writer, "start", None)
+    if start is not None:
+        start()
     app = create_app(settings, store)
     # `batched_chain` (the old what-if) is what socle does now: accepted, nothing to patch.
     timings = Timings() if instrumented else None

@@ -10,7 +10,7 @@ for the 2 cores; this bench gives each step's own cost on an idle path, on a pop
   read-only part of `perform()`;
 - `audit prepare (request thread)`: `prepare_event` (the AuditEvent built, serialised and indexed,
   as `AuditWriter.write` does in the request's thread before queueing it);
-- `audit commit, per trace`: `AuditWriter._commit` on batches of `--batch-size` prepared traces
+- `audit commit, per trace`: `AuditWriter.commit_batch` on batches of `--batch-size` prepared traces
   (one transaction per batch, as the group-commit writer does), divided by the batch size.
 
 Then the estimate: plain / (verify + handle + trace_of + prepare + audit per trace), the ratio the
@@ -105,7 +105,7 @@ def run(db: BenchDb, args: argparse.Namespace) -> list[str]:
         items: list[tuple[PreparedEvent, Future[None]]] = [(event, Future()) for event in batch]
         if profile is not None:
             profile.enable()
-        writer._commit(items)
+        writer.commit_batch(items)
         if profile is not None:
             profile.disable()
         for _, done in items:

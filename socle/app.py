@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
 
 from socle import __version__
 from socle.auth.api import require_request_context
@@ -59,6 +60,14 @@ def configure_interpreter(settings: Settings) -> None:
     sys.setswitchinterval(settings.switch_interval)
 
 
+def open_store(settings: Settings, engine: Engine | None = None) -> FhirStore:
+    """The server's store: its database migrated, its read traces written as `settings` says."""
+    if engine is None:
+        engine = create_store_engine(settings.database_url, pool_size=settings.database_pool_size)
+    migrate(engine)
+    return FhirStore(engine, audit_process=settings.audit_writer == "process")
+
+
 def create_app(
     settings: Settings | None = None,
     store: FhirStore | None = None,
@@ -67,9 +76,10 @@ def create_app(
     settings = settings or get_settings()
     configure_interpreter(settings)
     if store is None:
-        engine = create_store_engine(settings.database_url, pool_size=settings.database_pool_size)
-        migrate(engine)
-        store = FhirStore(engine)
+        store = open_store(settings)
+        start = getattr(store.audit_writer, "start", None)
+        if start is not None:
+            start()  # the audit process, now rather than on the first read
     app = FastAPI(title="Socle", version=__version__, docs_url="/api/docs", redoc_url=None)
     app.state.settings = settings
     app.state.store = store

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     # The interpreter's thread switch interval, set by the server at start-up (socle.app), in
     # seconds. Python's default (0.005): 0.001 measured no better (see `configure_interpreter`).
     switch_interval: float = Field(default=0.005, gt=0, le=0.1)
+    # Who writes the traces of reads: a child process of the server (default: off the server's
+    # GIL, see socle.audit.writer_process) or a thread of the server itself.
+    audit_writer: Literal["process", "thread"] = "process"
 
     @property
     def fhir_base(self) -> str:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from socle.audit.trail import AccessTrace, PreparedEvent, commit_prepared, prepare_event, record_prepared
 from socle.auth.context import RequestContext
+from socle.errors import SocleError
 from socle.store.checkpoint import DEFAULT_AUTOCHECKPOINT, WalCheckpointer, set_autocheckpoint
 from socle.store.engine import is_sqlite
 
@@ -64,8 +65,10 @@ class PendingTrace:
     once.
     """
 
-    def __init__(self, store: FhirStore, prepared: PreparedEvent, done: Future[None]) -> None:
+    def __init__(self, store: FhirStore, prepared: PreparedEvent | None, done: Future[None]) -> None:
         self.store = store
+        # None when the event is prepared elsewhere (`socle.audit.writer_process`): then a trace
+        # still unconfirmed after `patience` fails the request instead of being written here.
         self.prepared = prepared
         self.done = done
 
@@ -82,6 +85,8 @@ class PendingTrace:
             await asyncio.to_thread(self._settle_late)
 
     def _settle_late(self) -> None:
+        if self.prepared is None:
+            raise TraceNotConfirmed("Le journal d'audit n'a pas confirmé la trace de cet accès")
         if self.done.cancel():
             # The writer had not started on it (stalled behind a lock, say): write it here, alone.
             # A cancelled item is skipped by the writer, so the trace is written exactly once.
@@ -90,6 +95,13 @@ class PendingTrace:
                 record_prepared(session, [self.prepared])
             return
         self.done.result()  # the writer is committing it: wait for the outcome
+
+
+class TraceNotConfirmed(SocleError):
+    """The audit trail did not confirm a trace in time: the data it covers is not released."""
+
+    status = 503
+    default_code = "transient"
 
 
 class AuditWriter:
@@ -150,7 +162,7 @@ class AuditWriter:
                     try:
                         first = self._queue.get(timeout=self.keep_connection)
                     except queue.Empty:
-                        self._release_connection()  # quiet for now: back to the pool
+                        self.release_connection()  # quiet for now: back to the pool
                         continue
                 else:
                     first = self._queue.get(timeout=self.idle_exit)
@@ -173,7 +185,7 @@ class AuditWriter:
                         batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(batch)
+            self.commit_batch(batch)
 
     def _connect(self) -> Connection:
         connection = self.store.engine.connect()
@@ -186,7 +198,12 @@ class AuditWriter:
             connection.commit()
         return connection
 
-    def _release_connection(self, *, healthy: bool = True) -> None:
+    @property
+    def holds_connection(self) -> bool:
+        return self._connection is not None
+
+    def release_connection(self, *, healthy: bool = True) -> None:
+        """Give the kept connection back to the pool (a broken one is discarded instead)."""
         connection, self._connection = self._connection, None
         if connection is None:
             return
@@ -206,7 +223,11 @@ class AuditWriter:
             log.debug("audit writer: giving its connection back failed", exc_info=True)
             connection.invalidate()
 
-    def _commit(self, batch: list[_Item]) -> None:
+    def commit_batch(self, batch: list[_Item]) -> None:
+        """Commit the batch's traces in one transaction, then settle each item's future.
+
+        Run by the writer thread, or by the audit process's loop (`socle.audit.writer_process`).
+        """
         batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
         if not batch:
             return
@@ -215,7 +236,7 @@ class AuditWriter:
                 self._connection = self._connect()
             commit_prepared(self.store, self._connection, [prepared for prepared, _ in batch])
         except BaseException as exc:  # every waiting request fails with the reason
-            self._release_connection(healthy=False)
+            self.release_connection(healthy=False)
             for _, done in batch:
                 done.set_exception(exc)
             return

@@ -796,6 +796,11 @@ def _same_content(stored: bytes, resource: dict[str, Any]) -> bool:
     return bool(old == new and old_meta == new_meta)
 
 
+def _in_memory(engine: Engine) -> bool:
+    database = engine.url.database or ""
+    return is_sqlite(engine) and (database in ("", ":memory:") or "mode=memory" in str(engine.url))
+
+
 class FhirStore:
     """The store: an engine, a validator and the indexing pipeline. Thread-safe; one per process."""
 
@@ -806,8 +811,12 @@ class FhirStore:
         validator: Validator | None = None,
         indexer: Indexer | None = None,
         projections: Sequence[Projection] | None = None,
+        audit_process: bool = False,
     ):
         self.engine = engine
+        # Read traces written by a child process (`socle.audit.writer_process`) instead of a thread
+        # of this one; a database in this process's memory can only be written from here.
+        self._audit_process = audit_process and not _in_memory(engine)
         self._validator = validator
         self._indexer = indexer
         self._projections = Projections(projections) if projections is not None else None
@@ -817,13 +826,16 @@ class FhirStore:
 
     @property
     def audit_writer(self) -> Any:
-        """The group-commit writer of read and failure traces (`socle.audit.writer.AuditWriter`)."""
+        """The group-commit writer of read and failure traces: `socle.audit.writer.AuditWriter`, or
+        `socle.audit.writer_process.AuditWriterProcess` when the store was opened with `audit_process`."""
         if self._audit_writer is None:
             from socle.audit.writer import AuditWriter
+            from socle.audit.writer_process import AuditWriterProcess
 
             with self._pk_lock:
                 if self._audit_writer is None:
-                    self._audit_writer = AuditWriter(self)
+                    writer = AuditWriterProcess if self._audit_process else AuditWriter
+                    self._audit_writer = writer(self)
         return self._audit_writer
 
     PK_BLOCK = 256

@@ -106,13 +106,13 @@ def test_the_idle_writer_stops_and_restarts_on_demand(store: FhirStore) -> None:
 def test_a_request_that_waits_too_long_writes_its_own_trace_exactly_once(store: FhirStore) -> None:
     writer = AuditWriter(store, idle_exit=0.1)
     stalled = threading.Event()
-    real_commit = writer._commit
+    real_commit = writer.commit_batch
 
     def stall_then_commit(batch: list[object]) -> None:
         stalled.wait(timeout=10)  # the writer is stuck (a lock, a slow disk) until the request gave up
         real_commit(batch)  # type: ignore[arg-type]
 
-    writer._commit = stall_then_commit  # type: ignore[method-assign]
+    writer.commit_batch = stall_then_commit  # type: ignore[method-assign]
     writer.write(ACTOR, AccessTrace("read", 200), patience=0.2)
     assert chain_length(store.engine) == 1  # written by the request itself
     thread = writer._thread

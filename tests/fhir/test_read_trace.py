@@ -23,13 +23,13 @@ def test_a_read_answers_only_once_its_trace_is_committed(client: TestClient, sto
     created = client.post("/fhir/Patient", json=patient(family="Attente")).json()
     writer: AuditWriter = store.audit_writer
     release = threading.Event()
-    real_commit = writer._commit
+    real_commit = writer.commit_batch
 
     def held_commit(batch: list[Any]) -> None:
         release.wait(timeout=10)
         real_commit(batch)
 
-    writer._commit = held_commit  # type: ignore[method-assign]
+    writer.commit_batch = held_commit  # type: ignore[method-assign]
     answered: list[int] = []
     reader = threading.Thread(
         target=lambda: answered.append(client.get(f"/fhir/Patient/{created['id']}").status_code)
