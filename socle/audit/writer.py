@@ -30,8 +30,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from socle.audit.trail import AccessTrace, PreparedEvent, commit_prepared, prepare_event, record_prepared
@@ -79,10 +81,18 @@ class PendingTrace:
             self._settle_late()
 
     async def settled(self, patience: float = PATIENCE) -> None:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        # One timer rather than wait_for + shield + wrap_future: those cost a task, two futures and
+        # their callbacks per read, all on the event loop's thread.
+        timer = loop.call_later(patience, _expire, waiter)
+        self.done.add_done_callback(lambda done: _wake(loop, waiter, done))
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self.done)), timeout=patience)
+            await waiter
         except TimeoutError:
             await asyncio.to_thread(self._settle_late)
+        finally:
+            timer.cancel()
 
     def _settle_late(self) -> None:
         if self.prepared is None:
@@ -95,6 +105,58 @@ class PendingTrace:
                 record_prepared(session, [self.prepared])
             return
         self.done.result()  # the writer is committing it: wait for the outcome
+
+
+class _Wakeups(threading.local):
+    """Per settling thread: the event-loop waiters to settle when its batch is done, by loop."""
+
+    pending: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], Future[None]]]] | None = None
+
+
+_wakeups = _Wakeups()
+
+
+@contextmanager
+def batched_wakeups() -> Iterator[None]:
+    """Settle every async waiter of the traces settled in this block with one call per event loop.
+
+    `call_soon_threadsafe` writes to the loop's self-pipe each time: a system call, made while
+    holding the GIL, for each trace of a batch. Gathered, a batch wakes the loop once.
+    """
+    _wakeups.pending = {}
+    try:
+        yield
+    finally:
+        pending, _wakeups.pending = _wakeups.pending, None
+        for loop, waiters in pending.items():
+            with suppress(RuntimeError):  # a closed loop: no one is waiting any more
+                loop.call_soon_threadsafe(_settle_waiters, waiters)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], done: Future[None]) -> None:
+    pending = _wakeups.pending
+    if pending is not None:
+        pending.setdefault(loop, []).append((waiter, done))
+        return
+    with suppress(RuntimeError):
+        loop.call_soon_threadsafe(_settle_waiters, [(waiter, done)])
+
+
+def _settle_waiters(waiters: list[tuple[asyncio.Future[None], Future[None]]]) -> None:
+    """On the event loop: pass each trace's outcome to its waiter (unless it expired or left)."""
+    for waiter, done in waiters:
+        if waiter.done() or done.cancelled():
+            continue
+        error = done.exception()
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class TraceNotConfirmed(SocleError):
@@ -237,11 +299,13 @@ class AuditWriter:
             commit_prepared(self.store, self._connection, [prepared for prepared, _ in batch])
         except BaseException as exc:  # every waiting request fails with the reason
             self.release_connection(healthy=False)
-            for _, done in batch:
-                done.set_exception(exc)
+            with batched_wakeups():
+                for _, done in batch:
+                    done.set_exception(exc)
             return
-        for _, done in batch:
-            done.set_result(None)
+        with batched_wakeups():
+            for _, done in batch:
+                done.set_result(None)
         if self.checkpointer is not None:
             self._batches_since_finish += 1
             # After the waiters are released: off their latency.

@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection as PipeEnd
 from typing import TYPE_CHECKING
 
 from socle.audit.trail import AccessTrace, PreparedEvent, prepare_event
-from socle.audit.writer import PATIENCE, AuditWriter, PendingTrace, TraceNotConfirmed
+from socle.audit.writer import PATIENCE, AuditWriter, PendingTrace, TraceNotConfirmed, batched_wakeups
 from socle.auth.context import RequestContext
 
 if TYPE_CHECKING:
@@ -169,22 +169,24 @@ class AuditWriterProcess:
                 message = child.pipe.recv_bytes()
             except (EOFError, OSError):
                 break
-            for sequence, error in pickle.loads(message):
-                with child.lock:
-                    done = child.waiting.pop(sequence, None)
-                if done is None:
-                    continue
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(TraceNotConfirmed(f"Trace non écrite : {error}"))
+            with batched_wakeups():
+                for sequence, error in pickle.loads(message):
+                    with child.lock:
+                        done = child.waiting.pop(sequence, None)
+                    if done is None:
+                        continue
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(TraceNotConfirmed(f"Trace non écrite : {error}"))
         with child.lock:
             child.alive = False
             lost, child.waiting = child.waiting, {}
         if lost:
             log.error("audit process %s stopped with %d traces unconfirmed", child.process.pid, len(lost))
-        for done in lost.values():
-            done.set_exception(TrailUnavailable("Le journal d'audit s'est arrêté"))
+        with batched_wakeups():
+            for done in lost.values():
+                done.set_exception(TrailUnavailable("Le journal d'audit s'est arrêté"))
         child.pipe.close()
         child.end.close()
         try:

@@ -62,7 +62,8 @@ async def fhir_endpoint(request: Request, path: str = "") -> Response:
     store: FhirStore = request.app.state.store
     base_url: str = request.app.state.settings.fhir_base
     pretty = request.query_params.get("_pretty") == "true"
-    body = await request.body()
+    # A GET's body, if a client sends one, means nothing in FHIR: not read (an await per read).
+    body = b"" if request.method in ("GET", "HEAD") else await request.body()
     try:
         fhir_request = FhirRequest(
             method="GET" if request.method == "HEAD" else request.method,
