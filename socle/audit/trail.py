@@ -274,14 +274,42 @@ def record_prepared(session: StoreSession, events: list[PreparedEvent]) -> None:
         for event in events
     ]
     prev_hash = session.audit_head
+    if prev_hash is None and not is_sqlite(session.store.engine):
+        # First links of this transaction on PostgreSQL: linked by the session's next flush, after
+        # its rows are written (`ChainLinks`); the lock is then held until commit.
+        if not isinstance(session.unlinked, ChainLinks):
+            session.unlinked = ChainLinks()
+        session.unlinked.add(keys, events)
+        return
     if prev_hash is None:
-        # First link of this transaction: take the chain lock (held until commit; SQLite's write
-        # lock already is) and read the head once; later links of the session follow in memory.
+        # SQLite: the transaction already holds the database's write lock; read the head once,
+        # later links of the session follow in memory.
         prev_hash = _locked_head(session.connection)
     links = _links(prev_hash, keys, events)
     # Written by the session's next flush, with the events' rows (under the lock taken above).
     session.insert_later(schema.audit_chain, links)
     session.audit_head = links[-1]["entry_hash"]
+
+
+class ChainLinks:
+    """Events stored in a session but not linked yet (PostgreSQL): what its flush appends."""
+
+    def __init__(self) -> None:
+        self.table = schema.audit_chain
+        self.lock_sql = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
+        self.head_sql = _HEAD_SQL
+        self.keys: list[int] = []
+        self.events: list[PreparedEvent] = []
+
+    def add(self, keys: list[int], events: list[PreparedEvent]) -> None:
+        self.keys += keys
+        self.events += events
+
+    def links(self, prev_hash: str | None) -> list[dict[str, Any]]:
+        return _links(prev_hash or GENESIS, self.keys, self.events)
+
+    def lock_and_read_head(self, connection: Connection) -> str | None:
+        return _locked_head(connection)
 
 
 def _locked_head(connection: Connection) -> str:

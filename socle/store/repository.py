@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psycopg
@@ -287,6 +287,9 @@ class StoreSession:
         self.known_patients: dict[int, frozenset[str]] = {}
         # The audit chain's head once this transaction holds the chain lock (see socle.audit.trail).
         self.audit_head: str | None = None
+        # PostgreSQL: events recorded but not linked yet. The next flush writes the rows first,
+        # then takes the chain lock and links them, so the lock does not cover the rows' insert.
+        self.unlinked: ChainAppend | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -685,9 +688,10 @@ class StoreSession:
         follows, the COMMIT rides in the same round trip (the SQLAlchemy transaction then finds
         nothing left to commit); otherwise the caller commits as usual.
         """
-        if not self._pending:
+        if not self._pending and self.unlinked is None:
             return
         pending, self._pending = self._pending, _PendingWrites()
+        chain, self.unlinked = self.unlinked, None
         if (
             not pending.may_clash
             and not pending.unindex
@@ -700,9 +704,11 @@ class StoreSession:
             tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
             tables += [*pending.index.items(), *pending.other.items()]
             commit = then_commit and not pending.changes
-            _insert_pipelined(
-                self.connection, [(table, rows) for table, rows in tables if rows], commit=commit
-            )
+            written = [(table, rows) for table, rows in tables if rows]
+            if chain is None:
+                _insert_pipelined(self.connection, written, commit=commit)
+            else:
+                self.audit_head = _insert_and_link(self.connection, written, chain, commit=commit)
             if pending.changes:
                 self.store.projections.apply(self.connection, pending.changes)
             return
@@ -723,6 +729,10 @@ class StoreSession:
             self.store.bulk_insert(self.connection, schema.resource_version, pending.versions)
         for table, rows in (*pending.index.items(), *pending.other.items()):
             self.store.bulk_insert(self.connection, table, rows)
+        if chain is not None:
+            links = chain.links(chain.lock_and_read_head(self.connection))
+            self.store.bulk_insert(self.connection, chain.table, links)
+            self.audit_head = links[-1]["entry_hash"]
         if pending.changes:
             self.store.projections.apply(self.connection, pending.changes)
 
@@ -925,6 +935,41 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         _copy_rows(connection, table, rows)
     else:
         _insert_values(connection, table, rows)
+
+
+class ChainAppend(Protocol):
+    """Rows to append to a hash chain once its lock is held (`socle.audit.trail` makes them)."""
+
+    table: Table
+    lock_sql: str
+    head_sql: str
+
+    def links(self, prev_hash: str | None) -> list[dict[str, Any]]: ...
+
+    def lock_and_read_head(self, connection: Connection) -> str | None: ...
+
+
+def _insert_and_link(
+    connection: Connection,
+    tables: list[tuple[Table, list[dict[str, Any]]]],
+    chain: ChainAppend,
+    *,
+    commit: bool,
+) -> str:
+    """PostgreSQL: the rows, then the chain lock and its head, in one round trip; the links (and the
+    COMMIT) in a second. Returns the new head. The lock is taken after the rows are inserted, so a
+    concurrent transaction waits for it only while this one links and commits."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.pipeline(), raw.cursor() as cursor, raw.cursor() as head:
+        queue_inserts(cursor, tables, then=(chain.lock_sql, ()))  # the lock after the rows
+        head.execute(chain.head_sql)
+        found = head.fetchone()
+        links = chain.links(found[0] if found else None)
+        queue_inserts(cursor, [(chain.table, links)])
+        if commit:
+            raw.commit()
+    return str(links[-1]["entry_hash"])
 
 
 def _insert_pipelined(
