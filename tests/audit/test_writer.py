@@ -134,3 +134,23 @@ def test_links_of_writes_and_of_read_batches_form_one_chain(store: FhirStore) ->
     assert chain_length(store.engine) == 18
     report = verify_chain(store.engine)
     assert report.intact, report.reason
+
+
+def test_concurrent_traced_writes_keep_one_linear_chain(store: FhirStore) -> None:
+    """Each write links its trace once its rows are in (PostgreSQL: the chain lock comes last)."""
+    barrier = threading.Barrier(6)
+
+    def traced_write(i: int) -> None:
+        barrier.wait()
+        with store.session() as session:
+            record(session, ACTOR, AccessTrace("create", 201, resource=f"Patient/w{i}"))
+            record(session, ACTOR, AccessTrace("update", 200, resource=f"Patient/w{i}"))
+
+    threads = [threading.Thread(target=traced_write, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    write_concurrently(AuditWriter(store), 6, prefix="r")  # the read traces' batches in between
+    report = verify_chain(store.engine)
+    assert report.intact and report.entries == 18
