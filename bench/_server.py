@@ -18,7 +18,9 @@ from the `SOCLE_` environment, `base_url` = this server's address, uvicorn with 
   in `AuditWriter.write` and the writer's batches (sizes, commit latency).
 
 `--instrument` wraps those functions in this process only (socle's files are untouched); it adds a
-few `perf_counter()` calls per request, so the throughput figures are taken without it.
+few `perf_counter()` calls per request, so the throughput figures are taken without it. With the
+audit process (`SOCLE_AUDIT_WRITER=process`, socle's default) the traces are prepared and committed
+in the child, so only the request's wait for its confirmation is timed here.
 
 What-ifs (bench-only, to size a suggested socle fix; never used for the main figures):
 `--what-if-pool N` builds the PostgreSQL store engine as `create_store_engine` does but with

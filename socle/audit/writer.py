@@ -21,6 +21,9 @@ itself, between batches, when the WAL grew too long or at the latest every `fini
 batches (`socle.store.checkpoint`).
 
 Writes (create, update, delete, transactions) keep their trace in their own transaction.
+
+A server runs this writer in a child process by default (`socle.audit.writer_process`, which
+calls `commit_batch` there): the same batches, off the server's GIL.
 """
 
 from __future__ import annotations
