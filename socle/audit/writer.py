@@ -70,20 +70,28 @@ class PendingTrace:
     once.
     """
 
-    def __init__(self, store: FhirStore, prepared: PreparedEvent | None, done: Future[None]) -> None:
+    def __init__(
+        self,
+        store: FhirStore,
+        prepared: PreparedEvent | None,
+        done: Future[None],
+        patience: float = PATIENCE,
+    ) -> None:
         self.store = store
+        self.patience = patience
         # None when the event is prepared elsewhere (`socle.audit.writer_process`): then a trace
         # still unconfirmed after `patience` fails the request instead of being written here.
         self.prepared = prepared
         self.done = done
 
-    def wait(self, patience: float = PATIENCE) -> None:
+    def wait(self, patience: float | None = None) -> None:
         try:
-            self.done.result(timeout=patience)
+            self.done.result(timeout=self.patience if patience is None else patience)
         except FutureTimeout:
             self._settle_late()
 
-    async def settled(self, patience: float = PATIENCE) -> None:
+    async def settled(self, patience: float | None = None) -> None:
+        patience = self.patience if patience is None else patience
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         # One timer rather than wait_for + shield + wrap_future: those cost a task, two futures and

@@ -69,15 +69,18 @@ class _Child:
 class AuditWriterProcess:
     """The store's writer of read and failure traces, run by a child process. Thread-safe."""
 
-    def __init__(self, store: FhirStore, *, startup_timeout: float = STARTUP_TIMEOUT) -> None:
+    def __init__(
+        self, store: FhirStore, *, startup_timeout: float = STARTUP_TIMEOUT, patience: float = PATIENCE
+    ) -> None:
         self.store = store
         self.startup_timeout = startup_timeout
+        self.patience = patience  # how long a request waits for its confirmation before failing
         self._url = store.engine.url.render_as_string(hide_password=False)
         self._lock = threading.Lock()  # starting a child, and sending (one message at a time)
         self._child: _Child | None = None
         self._sequence = itertools.count()
 
-    def write(self, ctx: RequestContext, trace: AccessTrace, *, patience: float = PATIENCE) -> None:
+    def write(self, ctx: RequestContext, trace: AccessTrace, *, patience: float | None = None) -> None:
         """Send the trace and return once it is committed (raises if it could not be)."""
         self.submit(ctx, trace).wait(patience)
 
@@ -98,7 +101,7 @@ class AuditWriterProcess:
                 with child.lock:
                     child.waiting.pop(sequence, None)
                 raise TrailUnavailable("Le journal d'audit est indisponible") from error
-        return PendingTrace(self.store, None, done)
+        return PendingTrace(self.store, None, done, self.patience)
 
     def start(self) -> None:
         """Start the child now rather than on the first trace (a server does it at start-up)."""

@@ -156,3 +156,26 @@ def test_the_server_opens_its_store_with_an_audit_process_started(tmp_path: obje
     threaded = create_app(settings.model_copy(update={"audit_writer": "thread"}))
     assert isinstance(threaded.state.store.audit_writer, AuditWriter)
     threaded.state.store.engine.dispose()
+
+
+def test_a_read_whose_trace_the_stalled_child_never_confirms_returns_no_data(engine: Engine) -> None:
+    store = FhirStore(engine, audit_process=True)
+    writer = store.audit_writer
+    writer.patience = 0.5  # how long a request waits for its confirmation
+    app = create_app(Settings(base_url="http://testserver"), store, authenticate=lambda _r: SYSTEM_TESTER)
+    try:
+        with TestClient(app) as client:
+            created = client.post("/fhir/Patient", json=patient(family="Bloqué")).json()
+            writer.write(ACTOR, AccessTrace("read", 200))
+            pid = writer.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                response = client.get(f"/fhir/Patient/{created['id']}")
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert response.status_code == 503
+            assert response.json()["resourceType"] == "OperationOutcome"
+            assert "Bloqué" not in response.text
+    finally:
+        writer.close()
