@@ -33,7 +33,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager, suppress
@@ -76,9 +76,13 @@ class PendingTrace:
         prepared: PreparedEvent | None,
         done: Future[None],
         patience: float = PATIENCE,
+        on_unconfirmed: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.patience = patience
+        # Process mode: what to do about a writer that let `patience` pass (stop it, so that the
+        # next trace starts a new one instead of every request waiting on a stalled one).
+        self.on_unconfirmed = on_unconfirmed
         # None when the event is prepared elsewhere (`socle.audit.writer_process`): then a trace
         # still unconfirmed after `patience` fails the request instead of being written here.
         self.prepared = prepared
@@ -106,7 +110,12 @@ class PendingTrace:
             timer.cancel()
 
     def _settle_late(self) -> None:
+        if self.done.done() and not self.done.cancelled():
+            self.done.result()  # settled just as the patience ran out: its outcome stands
+            return
         if self.prepared is None:
+            if self.on_unconfirmed is not None:
+                self.on_unconfirmed()
             raise TraceNotConfirmed("Le journal d'audit n'a pas confirmé la trace de cet accès")
         if self.done.cancel():
             # The writer had not started on it (stalled behind a lock, say): write it here, alone.
@@ -134,12 +143,12 @@ def batched_wakeups() -> Iterator[None]:
     `call_soon_threadsafe` writes to the loop's self-pipe each time: a system call, made while
     holding the GIL, for each trace of a batch. Gathered, a batch wakes the loop once.
     """
-    _wakeups.pending = {}
+    outer, _wakeups.pending = _wakeups.pending, {}
     try:
         yield
     finally:
-        pending, _wakeups.pending = _wakeups.pending, None
-        for loop, waiters in pending.items():
+        pending, _wakeups.pending = _wakeups.pending, outer
+        for loop, waiters in (pending or {}).items():
             with suppress(RuntimeError):  # a closed loop: no one is waiting any more
                 loop.call_soon_threadsafe(_settle_waiters, waiters)
 

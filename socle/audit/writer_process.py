@@ -26,11 +26,14 @@ import itertools
 import logging
 import os
 import pickle
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 from concurrent.futures import Future
+from contextlib import suppress
 from multiprocessing.connection import Connection as PipeEnd
 from typing import TYPE_CHECKING
 
@@ -44,7 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READY = b"ready"
-STARTUP_TIMEOUT = 120.0  # seconds for the child to import socle and open its engine
+STARTUP_TIMEOUT = 30.0  # seconds for the child to import socle and open its engine
+SEND_TIMEOUT = 5.0  # a child that stops reading fills the socket: senders give up after this
 _SEQUENCE_BYTES = 8
 
 
@@ -64,6 +68,11 @@ class _Child:
         # confirmations must not wait for a sender blocked on a full pipe.
         self.lock = threading.Lock()
         self.alive = True
+        self.finished = threading.Event()  # set once its confirmations thread is done
+
+    def close_pipe(self) -> None:
+        self.pipe.close()
+        self.end.close()
 
 
 class AuditWriterProcess:
@@ -97,11 +106,12 @@ class AuditWriterProcess:
                 child.waiting[sequence] = done
             try:
                 child.pipe.send_bytes(sequence.to_bytes(_SEQUENCE_BYTES, "big") + payload)
-            except OSError as error:
+            except OSError as error:  # gone, or not reading for SEND_TIMEOUT (the stream may be cut)
                 with child.lock:
                     child.waiting.pop(sequence, None)
+                self._give_up_on(child)
                 raise TrailUnavailable("Le journal d'audit est indisponible") from error
-        return PendingTrace(self.store, None, done, self.patience)
+        return PendingTrace(self.store, None, done, self.patience, lambda: self._give_up_on(child))
 
     def start(self) -> None:
         """Start the child now rather than on the first trace (a server does it at start-up)."""
@@ -116,12 +126,15 @@ class AuditWriterProcess:
             return
         # The child sees the end of its input, commits and confirms what it was sent, and exits;
         # (closing the descriptor would not do: the confirmations thread is blocked reading it).
-        child.end.shutdown(socket.SHUT_WR)
+        with suppress(OSError):  # a child already gone
+            child.end.shutdown(socket.SHUT_WR)
         try:
             child.process.wait(timeout)
         except subprocess.TimeoutExpired:
             child.process.kill()
             child.process.wait()
+        child.finished.wait(timeout)  # its last confirmations are settled
+        child.close_pipe()
 
     @property
     def pid(self) -> int | None:
@@ -135,6 +148,8 @@ class AuditWriterProcess:
         child = self._child
         if child is not None and child.alive:
             return child
+        if child is not None:
+            child.close_pipe()  # here, under the send lock: no request is writing to it
         # A fresh interpreter running this module (not multiprocessing's spawn, which re-runs the
         # parent's main script), its end of a socket pair as an inherited descriptor. The database
         # URL (credentials included) goes over the pipe, not on a command line or in an environment.
@@ -145,6 +160,8 @@ class AuditWriterProcess:
                 pass_fds=[theirs_socket.fileno()],
                 stdin=subprocess.DEVNULL,
             )
+        # Shared by both descriptors: a send blocked on a child that stopped reading fails instead.
+        ours_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(SEND_TIMEOUT), 0))
         ours = PipeEnd(os.dup(ours_socket.fileno()))
         try:
             ours.send_bytes(self._url.encode())
@@ -167,36 +184,47 @@ class AuditWriterProcess:
 
     def _confirmations(self, child: _Child) -> None:
         """Settle each trace the child confirms; when the child goes, fail what it had not."""
-        while True:
-            try:
-                message = child.pipe.recv_bytes()
-            except (EOFError, OSError):
-                break
-            with batched_wakeups():
-                for sequence, error in pickle.loads(message):
-                    with child.lock:
-                        done = child.waiting.pop(sequence, None)
-                    if done is None:
-                        continue
-                    if error is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(TraceNotConfirmed(f"Trace non écrite : {error}"))
-        with child.lock:
-            child.alive = False
-            lost, child.waiting = child.waiting, {}
-        if lost:
-            log.error("audit process %s stopped with %d traces unconfirmed", child.process.pid, len(lost))
-        with batched_wakeups():
-            for done in lost.values():
-                done.set_exception(TrailUnavailable("Le journal d'audit s'est arrêté"))
-        child.pipe.close()
-        child.end.close()
         try:
-            child.process.wait(5.0)
-        except subprocess.TimeoutExpired:
+            while True:
+                try:
+                    message = child.pipe.recv_bytes()
+                except (EOFError, OSError):
+                    break
+                with batched_wakeups():
+                    for sequence, error in pickle.loads(message):
+                        with child.lock:
+                            done = child.waiting.pop(sequence, None)
+                        if done is None:
+                            continue
+                        if error is None:
+                            done.set_result(None)
+                        else:
+                            done.set_exception(TraceNotConfirmed(f"Trace non écrite : {error}"))
+        except Exception:
+            log.exception("audit process %s: unreadable confirmation", child.process.pid)
             child.process.kill()
-            child.process.wait()
+        finally:
+            with child.lock:
+                child.alive = False
+                lost, child.waiting = child.waiting, {}
+            if lost:
+                log.error("audit process %s stopped with %d traces unconfirmed", child.process.pid, len(lost))
+            with batched_wakeups():
+                for done in lost.values():
+                    done.set_exception(TrailUnavailable("Le journal d'audit s'est arrêté"))
+            try:
+                child.process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+            # Its descriptors are closed by whoever replaces or closes it, under the send lock.
+            child.finished.set()
+
+    def _give_up_on(self, child: _Child) -> None:
+        """A trace sent to `child` went unconfirmed for `patience`: stop it (a new one takes over)."""
+        if child.alive:
+            log.error("audit process %s did not confirm in time: stopped", child.process.pid)
+            child.process.kill()  # its confirmations thread then fails what it still owed
 
 
 # -- the child's side --------------------------------------------------------------------------------
@@ -266,6 +294,10 @@ def _reason(error: BaseException) -> str:
 def main() -> None:
     """`python -m socle.audit.writer_process FD`: started by `AuditWriterProcess`, never by hand."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s socle-audit-writer: %(message)s")
+    # A Ctrl-C or a SIGTERM sent to the server's whole group must not stop the traces of the
+    # requests the server is still finishing: the child ends when its input does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with PipeEnd(int(sys.argv[1])) as pipe:
         serve_traces(pipe)
 

@@ -712,6 +712,9 @@ class StoreSession:
             if pending.changes:
                 self.store.projections.apply(self.connection, pending.changes)
             return
+        # Rows that may clash with a concurrent writer's (client ids) wait for the chain lock first,
+        # as before: a writer holding it must never wait on a row this transaction inserted.
+        head = chain.lock_and_read_head(self.connection) if chain is not None and pending.may_clash else None
         if pending.resources and not pending.may_clash:
             # Only server-drawn ids: no clash to report, no savepoint (two statements).
             self.store.bulk_insert(self.connection, schema.resource, pending.resources)
@@ -730,7 +733,7 @@ class StoreSession:
         for table, rows in (*pending.index.items(), *pending.other.items()):
             self.store.bulk_insert(self.connection, table, rows)
         if chain is not None:
-            links = chain.links(chain.lock_and_read_head(self.connection))
+            links = chain.links(head if pending.may_clash else chain.lock_and_read_head(self.connection))
             self.store.bulk_insert(self.connection, chain.table, links)
             self.audit_head = links[-1]["entry_hash"]
         if pending.changes:
@@ -808,7 +811,7 @@ def _same_content(stored: bytes, resource: dict[str, Any]) -> bool:
 
 def _in_memory(engine: Engine) -> bool:
     database = engine.url.database or ""
-    return is_sqlite(engine) and (database in ("", ":memory:") or "mode=memory" in str(engine.url))
+    return is_sqlite(engine) and (not database or ":memory:" in database or "mode=memory" in str(engine.url))
 
 
 class FhirStore:
@@ -825,8 +828,11 @@ class FhirStore:
     ):
         self.engine = engine
         # Read traces written by a child process (`socle.audit.writer_process`) instead of a thread
-        # of this one; a database in this process's memory can only be written from here.
-        self._audit_process = audit_process and not _in_memory(engine)
+        # of this one. The child opens the same database with the default validator and indexer:
+        # a store with its own, or a database in this process's memory, keeps the thread.
+        self._audit_process = (
+            audit_process and validator is None and indexer is None and not _in_memory(engine)
+        )
         self._validator = validator
         self._indexer = indexer
         self._projections = Projections(projections) if projections is not None else None

@@ -78,20 +78,21 @@ def test_a_read_over_http_leaves_its_trace_before_its_response(audited_store: Fh
         assert journal["total"] == 1
 
 
-def test_a_trace_not_confirmed_in_time_fails_and_is_not_written_twice(audited_store: FhirStore) -> None:
+def test_a_trace_not_confirmed_in_time_fails_and_the_stalled_child_is_replaced(
+    audited_store: FhirStore,
+) -> None:
     writer = audited_store.audit_writer
     writer.write(ACTOR, AccessTrace("read", 200))
-    pid = writer.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)  # a child that stalls (a lock held elsewhere, a starved machine)
-    try:
-        pending = writer.submit(ACTOR, AccessTrace("read", 200, resource="Patient/lent"))
-        with pytest.raises(TraceNotConfirmed):
-            pending.wait(patience=0.3)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    writer.write(ACTOR, AccessTrace("read", 200))  # the stalled one was committed once, by the child
-    assert chain_length(audited_store.engine) == 3
+    stalled = writer.pid
+    assert stalled is not None
+    os.kill(stalled, signal.SIGSTOP)  # a child that stalls (a lock held elsewhere, a starved machine)
+    pending = writer.submit(ACTOR, AccessTrace("read", 200, resource="Patient/lent"))
+    with pytest.raises(TraceNotConfirmed):
+        pending.wait(patience=0.3)
+    wait_until(lambda: writer.pid is None)  # stopped rather than left to hold every later read
+    writer.write(ACTOR, AccessTrace("read", 200))
+    assert writer.pid not in (None, stalled)
+    assert chain_length(audited_store.engine) == 2  # the unconfirmed trace was never committed
     assert verify_chain(audited_store.engine).intact
 
 
@@ -170,12 +171,22 @@ def test_a_read_whose_trace_the_stalled_child_never_confirms_returns_no_data(eng
             pid = writer.pid
             assert pid is not None
             os.kill(pid, signal.SIGSTOP)
-            try:
-                response = client.get(f"/fhir/Patient/{created['id']}")
-            finally:
-                os.kill(pid, signal.SIGCONT)
+            response = client.get(f"/fhir/Patient/{created['id']}")
             assert response.status_code == 503
             assert response.json()["resourceType"] == "OperationOutcome"
             assert "Bloqué" not in response.text
+            # The stalled child was stopped: the next read is traced by a new one.
+            assert client.get(f"/fhir/Patient/{created['id']}").status_code == 200
+            assert writer.pid not in (None, pid)
     finally:
         writer.close()
+
+
+def test_closing_after_the_child_died_is_quiet(audited_store: FhirStore) -> None:
+    writer = audited_store.audit_writer
+    writer.write(ACTOR, AccessTrace("read", 200))
+    pid = writer.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: writer.pid is None)
+    writer.close()  # nothing left to stop, nothing raised
