@@ -173,9 +173,6 @@ def build(
     postgres = not normalize_url(database_url).startswith("sqlite")
     engine = what_if_engine(database_url, pool) if pool and postgres else create_store_engine(database_url)
     store = open_store(settings, engine)  # as `socle serve` opens it (audit process included)
-    start = getattr(store.audit_writer, "start", None)
-    if start is not None:
-        start()
     app = create_app(settings, store)
     # `batched_chain` (the old what-if) is what socle does now: accepted, nothing to patch.
     timings = Timings() if instrumented else None

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from socle import __version__
+from socle.audit.writer_process import AuditWriterProcess
 from socle.auth.api import require_request_context
 from socle.auth.api import router as auth_router
 from socle.auth.context import PurposeOfUse, RequestContext
@@ -61,11 +62,15 @@ def configure_interpreter(settings: Settings) -> None:
 
 
 def open_store(settings: Settings, engine: Engine | None = None) -> FhirStore:
-    """The server's store: its database migrated, its read traces written as `settings` says."""
+    """The server's store: its database migrated, its read traces written as `settings` says (the
+    audit process started now rather than on the first read)."""
     if engine is None:
         engine = create_store_engine(settings.database_url, pool_size=settings.database_pool_size)
     migrate(engine)
-    return FhirStore(engine, audit_process=settings.audit_writer == "process")
+    store = FhirStore(engine, audit_process=settings.audit_writer == "process")
+    if isinstance(store.audit_writer, AuditWriterProcess):
+        store.audit_writer.start()
+    return store
 
 
 def create_app(
@@ -77,9 +82,6 @@ def create_app(
     configure_interpreter(settings)
     if store is None:
         store = open_store(settings)
-        start = getattr(store.audit_writer, "start", None)
-        if start is not None:
-            start()  # the audit process, now rather than on the first read
     app = FastAPI(title="Socle", version=__version__, docs_url="/api/docs", redoc_url=None)
     app.state.settings = settings
     app.state.store = store

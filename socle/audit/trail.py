@@ -40,7 +40,7 @@ from socle.fhir.definitions import compartment_parameters, resource_types
 from socle.search.rows import IndexRow
 from socle.store import schema
 from socle.store.engine import is_sqlite
-from socle.store.repository import FhirStore, StoreSession, queue_inserts
+from socle.store.repository import FhirStore, StoreSession
 
 GENESIS = "0" * 64
 CHAIN_LOCK = 0x50C1E  # PostgreSQL advisory lock key serialising chain appends
@@ -344,39 +344,19 @@ _HEAD_SQL = "SELECT entry_hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
 def commit_prepared(store: FhirStore, connection: Connection, events: list[PreparedEvent]) -> None:
     """Store and link `events` in a transaction of their own on `connection`, and commit it.
 
-    The group-commit writer's path: the trace is durable when this returns. On PostgreSQL the whole
-    transaction is two round trips in one psycopg pipeline: (BEGIN, one statement storing every
-    row of the events and taking the chain lock, the head) then (the links, COMMIT). Sent one
-    statement at a time it took seven, and under load each one cost the writer thread a wait for
-    the GIL on its way back (up to the interpreter's switch interval, 5 ms): bench/RESULTS.md
-    section 3. SQLite (in-process calls, no round trip) takes the session path.
+    The group-commit writer's path: the trace is durable when this returns. It is a session's own
+    path (`record_prepared`, then the flush that carries the COMMIT): on PostgreSQL two round trips,
+    (BEGIN, one statement storing every row of the events and taking the chain lock, the head) then
+    (the links, COMMIT). Sent one statement at a time it took seven, and under load each one cost
+    the writer thread a wait for the GIL on its way back (up to the interpreter's switch interval,
+    5 ms): bench/RESULTS.md section 3.
     """
     if not events:
         return
-    if is_sqlite(store.engine):
-        with connection.begin():
-            session = StoreSession(store, connection)
-            record_prepared(session, events)
-            session.flush()
-        return
     with connection.begin():
         session = StoreSession(store, connection)
-        # Keys come from a block of the sequence: one round trip every 256 events, before the pipeline.
-        keys = [
-            session.create_built("AuditEvent", event.res_id, event.recorded, event.data, event.rows)
-            for event in events
-        ]
-        rows = session.take_built_rows()
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with raw.pipeline(), raw.cursor() as cursor, raw.cursor() as head:
-            queue_inserts(cursor, rows, then=("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,)))
-            head.execute(_HEAD_SQL)
-            found = head.fetchone()  # first round trip: everything above
-            links = _links(found[0] if found else GENESIS, keys, events)
-            queue_inserts(cursor, [(schema.audit_chain, links)])
-            # Second round trip; the SQLAlchemy transaction then finds nothing left to commit.
-            raw.commit()
+        record_prepared(session, events)
+        session.flush(then_commit=True)  # on PostgreSQL the transaction ends here
 
 
 def link_hash(prev_hash: str, data: bytes) -> str:

@@ -739,19 +739,6 @@ class StoreSession:
         if pending.changes:
             self.store.projections.apply(self.connection, pending.changes)
 
-    def take_built_rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
-        """The rows buffered by `create_built` (and nothing else), handed to the caller to write.
-
-        For a caller that sends them with other statements in one round trip (the audit writer's
-        batch on PostgreSQL); the session then has nothing left to flush.
-        """
-        pending, self._pending = self._pending, _PendingWrites()
-        if pending.may_clash or pending.unindex:
-            raise RuntimeError("take_built_rows: the session holds writes other than built creates")
-        tables = [(schema.resource, pending.resources), (schema.resource_version, pending.versions)]
-        tables += [*pending.index.items(), *pending.other.items()]
-        return [(table, rows) for table, rows in tables if rows]
-
 
 def _read_any_statement() -> Select[Any]:
     r, v, ref = schema.resource, schema.resource_version, schema.idx_reference
