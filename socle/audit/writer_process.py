@@ -128,11 +128,7 @@ class AuditWriterProcess:
         # (closing the descriptor would not do: the confirmations thread is blocked reading it).
         with suppress(OSError):  # a child already gone
             child.end.shutdown(socket.SHUT_WR)
-        try:
-            child.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+        _reap(child.process, timeout)
         child.finished.wait(timeout)  # its last confirmations are settled
         child.close_pipe()
 
@@ -212,11 +208,7 @@ class AuditWriterProcess:
             with batched_wakeups():
                 for done in lost.values():
                     done.set_exception(TrailUnavailable("Le journal d'audit s'est arrêté"))
-            try:
-                child.process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+            _reap(child.process, 5.0)
             # Its descriptors are closed by whoever replaces or closes it, under the send lock.
             child.finished.set()
 
@@ -225,6 +217,15 @@ class AuditWriterProcess:
         if child.alive:
             log.error("audit process %s did not confirm in time: stopped", child.process.pid)
             child.process.kill()  # its confirmations thread then fails what it still owed
+
+
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for the child to exit (killed if it takes longer than `timeout`): no zombie left."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # -- the child's side --------------------------------------------------------------------------------
